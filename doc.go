@@ -1,0 +1,70 @@
+// Package auth is an embeddable authentication library for Go services:
+// registration, login, JWT access tokens with rotating refresh tokens,
+// revocation, roles and tenants, over storage you choose.
+//
+// # Quick start
+//
+//	st := memstore.New() // or bunstore.New(db), with redisstore for revocation
+//	key, _ := auth.GenerateKey(auth.EdDSA)
+//	keys, _ := auth.NewKeySet(key)
+//	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st})
+//
+//	u, err := a.Register(ctx, auth.RegisterRequest{Email: email, Password: pw})
+//	pair, u, err := a.Login(ctx, auth.LoginRequest{Email: email, Password: pw})
+//	claims, err := a.Authenticate(ctx, pair.AccessToken) // every request
+//	pair, err = a.Refresh(ctx, auth.RefreshRequest{RefreshToken: pair.RefreshToken})
+//	err = a.Logout(ctx, claims)
+//
+// Package middleware turns an Authenticator into net/http middleware and
+// handlers; package migrate creates the SQL schema.
+//
+// # Security model
+//
+// Access tokens are short-lived (15 minutes by default) compact JWS (RFC 7515)
+// with "typ":"at+jwt" (RFC 9068), signed with Ed25519 by default (ES256,
+// RS256 and HS256 with a 32-byte secret are also supported). Verification
+// follows RFC 8725: the algorithm is pinned by the key that the "kid"
+// names, and only keys of the configured KeySet are ever used; the
+// protected header may hold alg, kid and typ and nothing else (no crit,
+// jwk, jku, x5u or x5c; nothing is fetched); exp is required and numeric;
+// nbf and iat may not lie in the future beyond the configured skew; iss and
+// aud must match; tokens above a size cap are refused before decoding.
+//
+// Every verified token is then checked against the deny-list in one
+// RevocationStore look-up covering its token ID (jti), its session (sid)
+// and a per-user cutoff (tokens issued at or before it are revoked). Logout,
+// logout everywhere, role changes and deactivation write that list, so they
+// take effect on existing tokens at once. If the deny-list cannot be read,
+// Authenticate fails closed with ErrUnavailable unless Config.FailOpen.
+//
+// Refresh tokens are 256-bit random strings; only their SHA-256 is stored.
+// Each refresh rotates the token atomically. Presenting a rotated token
+// again after a short grace window is treated as theft (RFC 9700 §4.14.2):
+// the whole session and its access tokens are revoked. Sessions have idle
+// and absolute lifetimes.
+//
+// Passwords are hashed with argon2id (m=19 MiB, t=2, p=1; OWASP) in PHC
+// form, with a bounded number of concurrent hashes. bcrypt hashes imported
+// from older systems verify and are replaced on the next login; bcrypt's
+// 72-byte truncation never admits a longer password. New passwords follow
+// NIST SP 800-63B: at least 8 characters (configurable), at least 64
+// accepted, a 1 KiB cap checked before hashing, NFKC normalisation, no
+// composition rules, and a blocklist of about 49,000 common passwords.
+// Login answers an unknown email and a wrong password identically and
+// spends the same hashing work on both.
+//
+// Secrets (passwords, tokens, hashes) never appear in errors or logs; the
+// logger receives user, session and token IDs only.
+//
+// # Errors
+//
+// Every error is, or wraps, one of the sentinels in this package, so callers
+// branch with errors.Is: ErrInvalidCredentials, ErrUserInactive,
+// ErrEmailTaken, ErrInvalidEmail, password policy errors (all matching
+// ErrPasswordPolicy), ErrInvalidToken (with ErrTokenExpired, ErrTokenRevoked
+// and ErrRefreshReused matching it too), ErrUserNotFound, ErrTenantNotFound,
+// ErrSessionNotFound, ErrInvalidRole, ErrInvalidInput, and ErrUnavailable
+// for stores that cannot be reached (ErrBusy when hashing capacity is
+// exhausted). Stores translate their driver errors into these; no SQL or
+// Redis error text crosses the API.
+package auth

@@ -1,0 +1,14 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/maestro-ml/auth/authtest"
+	"github.com/maestro-ml/auth/store/memstore"
+)
+
+func TestStore(t *testing.T) {
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	authtest.TestStores(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st})
+}
