@@ -1,6 +1,9 @@
 package auth
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Sentinel errors. Every error returned by this package and by the stores in
 // store/... either is one of these or wraps one, so callers branch with
@@ -81,10 +84,21 @@ var (
 	// ErrBusy is returned when password hashing capacity stayed exhausted for
 	// longer than the queue timeout; it wraps ErrUnavailable.
 	ErrBusy = &unavailableError{"auth: too many concurrent password operations"}
-	// ErrRateLimited is returned when a Limiter refuses an attempt; the
-	// returned error is a *RateLimitError carrying the retry delay.
+	// ErrRateLimited is matched by every *RateLimitError: too many attempts
+	// from one client or against one account (including a temporary
+	// account lock). HTTP maps it to 429 with Retry-After.
 	ErrRateLimited = errors.New("auth: too many attempts")
 )
+
+// RateLimitError is returned when an attempt is refused by a rate limit or
+// an account lock. It matches ErrRateLimited.
+type RateLimitError struct {
+	// RetryAfter is how long until an attempt may succeed.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string        { return ErrRateLimited.Error() }
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // tokenError is a token rejection that is also an ErrInvalidToken.
 type tokenError struct{ msg string }

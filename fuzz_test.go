@@ -95,4 +95,3 @@ func FuzzNormalizeEmail(f *testing.F) {
 		require.Equal(t, out, again)
 	})
 }
-
