@@ -54,6 +54,12 @@ type Config struct {
 	// MaxTokenBytes caps the length of an access token, checked before any
 	// parsing. Zero: DefaultMaxTokenBytes (8 KiB).
 	MaxTokenBytes int
+	// TokenCacheSize is how many verified access tokens Authenticate
+	// remembers, so a repeat token skips the signature check (about 1 KiB
+	// each). Entries are tied to the key set and exp is checked on every
+	// hit; revocation is checked on every request regardless. Zero: 10000;
+	// negative: no cache.
+	TokenCacheSize int
 
 	// Roles lists the known roles from least to most privileged. Zero:
 	// viewer, editor, admin.
@@ -90,6 +96,7 @@ type Authenticator struct {
 	sessions        SessionStore
 	revocations     RevocationStore
 	rules           tokenRules
+	cache           *tokenCache
 	accessTTL       time.Duration
 	idleTTL         time.Duration
 	sessionTTL      time.Duration
@@ -147,6 +154,12 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	if a.rules.maxBytes <= 0 {
 		a.rules.maxBytes = DefaultMaxTokenBytes
+	}
+	switch {
+	case cfg.TokenCacheSize == 0:
+		a.cache = newTokenCache(10000)
+	case cfg.TokenCacheSize > 0:
+		a.cache = newTokenCache(cfg.TokenCacheSize)
 	}
 	switch {
 	case cfg.AccessTTL < 0 || cfg.SessionIdleTTL < 0 || cfg.SessionTTL < 0:
@@ -260,7 +273,7 @@ type ClientInfo struct {
 // ErrTokenRevoked, or an error wrapping ErrUnavailable when the deny-list
 // cannot be read (unless Config.FailOpen).
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Claims, error) {
-	c, err := parseAccessToken(a.keys.Load(), &a.rules, token, a.now())
+	c, err := a.verify(token)
 	if err != nil {
 		return nil, err
 	}
@@ -274,6 +287,25 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Claims
 	}
 	if st.Revokes(c.IssuedAt) {
 		return nil, ErrTokenRevoked
+	}
+	return c, nil
+}
+
+// verify returns the claims of a well-formed, correctly signed, unexpired
+// access token, from the verified-token cache when possible.
+func (a *Authenticator) verify(token string) (*Claims, error) {
+	ks, now := a.keys.Load(), a.now()
+	if a.cache != nil && len(token) <= a.rules.maxBytes {
+		if c, ok := a.cache.get(ks, token, now, a.rules.skew); ok {
+			return c, nil
+		}
+	}
+	c, err := parseAccessToken(ks, &a.rules, token, now)
+	if err != nil {
+		return nil, err
+	}
+	if a.cache != nil {
+		a.cache.put(ks, token, c)
 	}
 	return c, nil
 }

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/authtest"
@@ -93,10 +94,17 @@ func (downRevocations) Revoked(context.Context, auth.RevocationQuery) (auth.Revo
 	return auth.RevocationStatus{}, auth.ErrUnavailable
 }
 
+// BenchmarkAuthenticate measures the hot path on memstore: first-seen tokens
+// (cache off: signature check plus deny-list look-up) and repeat tokens.
 func BenchmarkAuthenticate(b *testing.B) {
+	b.Run("first-seen", func(b *testing.B) { benchAuthenticate(b, -1) })
+	b.Run("repeat", func(b *testing.B) { benchAuthenticate(b, 0) })
+}
+
+func benchAuthenticate(b *testing.B, cacheSize int) {
 	st := memstore.New()
 	b.Cleanup(func() { _ = st.Close() })
-	a := authtest.NewAuthenticator(b, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil, auth.Config{})
+	a := authtest.NewAuthenticator(b, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil, auth.Config{TokenCacheSize: cacheSize})
 	ctx := context.Background()
 	if _, err := a.Register(ctx, auth.RegisterRequest{Email: "bench@example.com", Password: "correct horse battery staple"}); err != nil {
 		b.Fatal(err)
@@ -111,4 +119,44 @@ func BenchmarkAuthenticate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestVerifiedTokenCache(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	clock := authtest.NewClock(time.Now())
+	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}
+	a := authtest.NewAuthenticator(t, stores, clock, auth.Config{AccessTTL: time.Minute, Skew: -1})
+	_, err := a.Register(ctx, auth.RegisterRequest{Email: "cache@example.com", Password: "correct horse battery staple"})
+	require.NoError(t, err)
+	p, _, err := a.Login(ctx, auth.LoginRequest{Email: "cache@example.com", Password: "correct horse battery staple"})
+	require.NoError(t, err)
+
+	c1, err := a.Authenticate(ctx, p.AccessToken)
+	require.NoError(t, err)
+	c2, err := a.Authenticate(ctx, p.AccessToken) // from the cache
+	require.NoError(t, err)
+	require.Equal(t, c1, c2)
+
+	require.NoError(t, a.RevokeToken(ctx, c2))
+	_, err = a.Authenticate(ctx, p.AccessToken)
+	require.ErrorIs(t, err, auth.ErrTokenRevoked, "a cached token is still checked for revocation on every use")
+
+	p2, err := a.Refresh(ctx, auth.RefreshRequest{RefreshToken: p.RefreshToken})
+	require.NoError(t, err)
+	_, err = a.Authenticate(ctx, p2.AccessToken)
+	require.NoError(t, err)
+	clock.Advance(time.Minute)
+	_, err = a.Authenticate(ctx, p2.AccessToken)
+	require.ErrorIs(t, err, auth.ErrTokenExpired, "a cached token still expires")
+
+	clock.Advance(-time.Minute)
+	key, err := auth.GenerateKey(auth.EdDSA)
+	require.NoError(t, err)
+	ks, err := auth.NewKeySet(key)
+	require.NoError(t, err)
+	require.NoError(t, a.SetKeys(ks))
+	_, err = a.Authenticate(ctx, p2.AccessToken)
+	require.ErrorIs(t, err, auth.ErrInvalidToken, "a cached token of a removed key fails at once")
 }

@@ -1,0 +1,82 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// tokenCache remembers access tokens whose signature and claims were
+// verified, keyed by the SHA-256 of the exact token string, so a repeat
+// token skips the signature check (Envoy's jwt_authn keeps the same kind
+// of cache). An entry is only valid with the key set it was verified
+// against, and exp is checked on every hit; revocation is never cached
+// here. Memory is bounded by the entry count: each shard evicts its oldest
+// insertion when full.
+type tokenCache struct {
+	shards [tokenCacheShards]tokenCacheShard
+}
+
+const tokenCacheShards = 16
+
+type tokenCacheShard struct {
+	mu      sync.RWMutex
+	entries map[[32]byte]*tokenCacheEntry
+	order   [][32]byte // insertion ring
+	next    int
+}
+
+type tokenCacheEntry struct {
+	ks     *KeySet
+	claims Claims
+}
+
+func newTokenCache(size int) *tokenCache {
+	if size <= 0 {
+		return nil
+	}
+	per := max(1, size/tokenCacheShards)
+	c := &tokenCache{}
+	for i := range c.shards {
+		c.shards[i].entries = make(map[[32]byte]*tokenCacheEntry, per)
+		c.shards[i].order = make([][32]byte, per)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(k *[32]byte) *tokenCacheShard {
+	return &c.shards[k[0]%tokenCacheShards]
+}
+
+// get returns a copy of the cached claims for token if they were verified
+// with ks and have not expired at now (with skew).
+func (c *tokenCache) get(ks *KeySet, token string, now time.Time, skew time.Duration) (*Claims, bool) {
+	k := sha256.Sum256([]byte(token))
+	s := c.shard(&k)
+	s.mu.RLock()
+	e, ok := s.entries[k]
+	s.mu.RUnlock()
+	if !ok || e.ks != ks || !now.Before(e.claims.ExpiresAt.Add(skew)) {
+		return nil, false
+	}
+	cl := e.claims
+	return &cl, true
+}
+
+func (c *tokenCache) put(ks *KeySet, token string, cl *Claims) {
+	k := sha256.Sum256([]byte(token))
+	s := c.shard(&k)
+	e := &tokenCacheEntry{ks: ks, claims: *cl}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.entries[k]; ok {
+		s.entries[k] = e
+		return
+	}
+	if len(s.entries) >= len(s.order) {
+		delete(s.entries, s.order[s.next])
+	}
+	s.order[s.next] = k
+	s.next = (s.next + 1) % len(s.order)
+	s.entries[k] = e
+}
