@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/google/uuid"
+	"github.com/maestro-ml/auth/internal/ratelimit"
 )
 
 // Config configures an Authenticator. New validates and copies it. The zero
@@ -70,6 +71,12 @@ type Config struct {
 	Password PasswordPolicy
 	// Hasher hashes passwords. Zero: NewHasher(HasherConfig{}).
 	Hasher *Hasher
+	// Limiter counts attempts for Limits. Zero: an in-process limiter,
+	// which is exact for one instance; give several instances a shared one
+	// (redisstore.Limiter).
+	Limiter Limiter
+	// Limits are the rate limits and the account lockout. Zero: see Limits.
+	Limits Limits
 	// RequireVerifiedEmail refuses Login (ErrEmailNotVerified) until the
 	// user's email is verified. Zero: not required.
 	RequireVerifiedEmail bool
@@ -105,6 +112,8 @@ type Authenticator struct {
 	defaultRole     Role
 	policy          PasswordPolicy
 	hasher          *Hasher
+	limiter         Limiter
+	limits          Limits
 	requireVerified bool
 	failOpen        bool
 	now             func() time.Time
@@ -134,6 +143,8 @@ func New(cfg Config) (*Authenticator, error) {
 		grace:           orDefault(cfg.RefreshGrace, 10*time.Second),
 		policy:          cfg.Password.withDefaults(),
 		hasher:          cfg.Hasher,
+		limiter:         cfg.Limiter,
+		limits:          cfg.Limits.withDefaults(),
 		requireVerified: cfg.RequireVerifiedEmail,
 		failOpen:        cfg.FailOpen,
 		now:             cfg.Now,
@@ -196,6 +207,9 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.limiter == nil {
+		a.limiter = localLimiter{ratelimit.New(1<<20, a.now)}
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -338,8 +352,11 @@ func (a *Authenticator) revocationTTL(now time.Time) time.Time {
 // Register creates an active, unverified user with Config.DefaultRole in
 // tenantID (empty: the default tenant). The role never comes from the
 // caller. Errors: ErrInvalidEmail, a password policy error, ErrEmailTaken,
-// ErrTenantNotFound, ErrInvalidInput.
+// ErrTenantNotFound, ErrInvalidInput, *RateLimitError.
 func (a *Authenticator) Register(ctx context.Context, r RegisterRequest) (*User, error) {
+	if err := a.allowIP(ctx, "register", r.Client.IP, a.limits.RegisterPerIP); err != nil {
+		return nil, err
+	}
 	return a.CreateUser(ctx, NewUser{
 		TenantID: r.TenantID, Email: r.Email, Password: r.Password, Name: r.Name, Meta: r.Meta,
 		Role: a.defaultRole,
@@ -355,6 +372,8 @@ type RegisterRequest struct {
 	TenantID string
 	// Meta is an optional JSON object of application data.
 	Meta []byte
+	// Client is the registering client, for per-IP rate limits.
+	Client ClientInfo
 }
 
 // NewUser is the input of CreateUser, an administrative operation.
@@ -437,7 +456,19 @@ type LoginRequest struct {
 // tenant) gives ErrUserInactive; for an unverified one, with
 // Config.RequireVerifiedEmail, ErrEmailNotVerified. A bcrypt hash, or an
 // argon2id hash with old parameters, is replaced on success.
+//
+// Attempts are limited per client IP and per email address (Config.Limits);
+// past the limit Login returns a *RateLimitError before looking at the
+// password, so a locked account answers the same whether the password is
+// right or wrong, and whether the account exists or not.
 func (a *Authenticator) Login(ctx context.Context, r LoginRequest) (*TokenPair, *User, error) {
+	if err := a.allowIP(ctx, "login", r.Client.IP, a.limits.LoginPerIP); err != nil {
+		return nil, nil, err
+	}
+	acctKey := "login:acct:" + limitAccount(r.Email)
+	if err := a.allow(ctx, acctKey, a.limits.LoginPerAccount); err != nil {
+		return nil, nil, err
+	}
 	email, emailErr := NormalizeEmail(r.Email)
 	var u *User
 	var err error
@@ -466,6 +497,11 @@ func (a *Authenticator) Login(ctx context.Context, r LoginRequest) (*TokenPair, 
 	}
 	if err := a.checkActive(ctx, u); err != nil {
 		return nil, nil, err
+	}
+	if a.limits.LoginPerAccount.enabled() {
+		if err := a.limiter.Reset(ctx, acctKey); err != nil {
+			return nil, nil, err
+		}
 	}
 	now := a.now().UTC()
 	upd := UserUpdate{LastLoginAt: &now, At: now}
@@ -534,6 +570,9 @@ type RefreshRequest struct {
 // returned. An unknown token is ErrInvalidToken; an expired or revoked
 // session is ErrTokenExpired or ErrTokenRevoked.
 func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (*TokenPair, error) {
+	if err := a.allowIP(ctx, "refresh", r.Client.IP, a.limits.RefreshPerIP); err != nil {
+		return nil, err
+	}
 	hash, ok := hashRefreshToken(r.RefreshToken)
 	if !ok {
 		return nil, invalidRefresh

@@ -31,10 +31,13 @@ type Stores struct {
 	Tenants     auth.TenantStore
 	Sessions    auth.SessionStore
 	Revocations auth.RevocationStore
+	// Limiter, if set, is checked by TestLimiter. NewAuthenticator does
+	// not use it: each Authenticator it builds counts attempts on its own.
+	Limiter auth.Limiter
 }
 
-// TestStores runs TestUserStore, TestSessionStore, TestRevocationStore and
-// TestFlows for the stores that are set.
+// TestStores runs TestUserStore, TestSessionStore, TestRevocationStore,
+// TestLimiter and TestFlows for the stores that are set.
 func TestStores(t *testing.T, st Stores) {
 	t.Helper()
 	if st.Users != nil && st.Tenants != nil {
@@ -45,6 +48,9 @@ func TestStores(t *testing.T, st Stores) {
 	}
 	if st.Revocations != nil {
 		t.Run("RevocationStore", func(t *testing.T) { TestRevocationStore(t, st.Revocations) })
+	}
+	if st.Limiter != nil {
+		t.Run("Limiter", func(t *testing.T) { TestLimiter(t, st.Limiter) })
 	}
 	if st.Users != nil && st.Tenants != nil && st.Sessions != nil && st.Revocations != nil {
 		t.Run("Flows", func(t *testing.T) { TestFlows(t, st) })

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/internal/ratelimit"
 )
 
 var (
@@ -20,6 +21,7 @@ var (
 	_ auth.SessionStore    = (*Store)(nil)
 	_ auth.RevocationStore = (*Store)(nil)
 	_ auth.Sweeper         = (*Store)(nil)
+	_ auth.Limiter         = (*Store)(nil)
 )
 
 // Option configures a Store.
@@ -45,6 +47,8 @@ type Store struct {
 
 	rmu     sync.RWMutex
 	revoked map[revKey]auth.Revocation
+
+	limits *ratelimit.Table
 
 	sweepEvery time.Duration
 	now        func() time.Time
@@ -74,6 +78,7 @@ func New(opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
+	s.limits = ratelimit.New(1<<20, s.now)
 	epoch := time.Unix(0, 0).UTC()
 	def := &auth.Tenant{ID: auth.DefaultTenantID, Name: "Default", Slug: auth.DefaultTenantSlug, Active: true, CreatedAt: epoch, UpdatedAt: epoch}
 	s.tenants[def.ID], s.slugs[def.Slug] = def, def.ID
@@ -454,4 +459,23 @@ func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.Revoc
 		st.UserCutoff = r.At
 	}
 	return st, nil
+}
+
+// Allow implements auth.Limiter with the generic cell rate algorithm; the
+// table holds at most about a million keys.
+func (s *Store) Allow(ctx context.Context, key string, l auth.Limit) (bool, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
+	}
+	ok, retry := s.limits.Allow(key, l.Burst, l.Period)
+	return ok, retry, nil
+}
+
+// Reset implements auth.Limiter.
+func (s *Store) Reset(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.limits.Reset(key)
+	return nil
 }

@@ -1,0 +1,147 @@
+package auth
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/maestro-ml/auth/internal/ratelimit"
+)
+
+// Limit allows Burst attempts at once, replenished at Burst per Period (the
+// generic cell rate algorithm): {Burst: 5, Period: 15 * time.Minute} allows
+// five attempts, then one every three minutes.
+type Limit struct {
+	Burst  int
+	Period time.Duration
+}
+
+func (l Limit) enabled() bool { return l.Burst > 0 && l.Period > 0 }
+
+// Limiter counts attempts. Implementations must make Allow one atomic step
+// (check and count together), so concurrent attempts cannot slip past a
+// limit: memstore and redisstore (a Lua script) do.
+type Limiter interface {
+	// Allow counts one attempt against key under l and reports whether it
+	// is allowed; if not, retryAfter is how long until one would be. An
+	// unreachable limiter yields an error wrapping ErrUnavailable.
+	Allow(ctx context.Context, key string, l Limit) (ok bool, retryAfter time.Duration, err error)
+	// Reset forgets key: a successful login, or an administrator's unlock.
+	Reset(ctx context.Context, key string) error
+}
+
+// Limits are the rate limits the Authenticator applies (OWASP ASVS 5.0
+// V6.3.1, NIST SP 800-63B §5.2.2). A zero field takes the default given; a
+// negative Burst turns that limit off. Per-IP limits apply only when the
+// caller passes ClientInfo.IP; IPv6 addresses are grouped by /64.
+type Limits struct {
+	// LoginPerIP: zero: 20 per minute.
+	LoginPerIP Limit
+	// LoginPerAccount limits attempts on one email address, known or not,
+	// whatever the password, and is reset by a successful login: this is
+	// the account lockout. Zero: 5 per 15 minutes (5 attempts, then one
+	// every 3 minutes: at most 25 failures an hour, well under NIST's 100).
+	LoginPerAccount Limit
+	// RegisterPerIP: zero: 10 per hour.
+	RegisterPerIP Limit
+	// RefreshPerIP: zero: 120 per minute.
+	RefreshPerIP Limit
+	// ResetPerIP limits password-reset and verification e-mail requests
+	// per client. Zero: 10 per hour.
+	ResetPerIP Limit
+	// ResetPerAccount limits those requests per email address. Zero: 3 per hour.
+	ResetPerAccount Limit
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *Limit, burst int, period time.Duration) {
+		if v.Burst == 0 && v.Period == 0 {
+			*v = Limit{Burst: burst, Period: period}
+		}
+	}
+	def(&l.LoginPerIP, 20, time.Minute)
+	def(&l.LoginPerAccount, 5, 15*time.Minute)
+	def(&l.RegisterPerIP, 10, time.Hour)
+	def(&l.RefreshPerIP, 120, time.Minute)
+	def(&l.ResetPerIP, 10, time.Hour)
+	def(&l.ResetPerAccount, 3, time.Hour)
+	return l
+}
+
+// localLimiter is the default Limiter: in this process only. Deployments
+// with several instances should share one (redisstore.Limiter).
+type localLimiter struct{ t *ratelimit.Table }
+
+func (l localLimiter) Allow(ctx context.Context, key string, lim Limit) (bool, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
+	}
+	ok, retry := l.t.Allow(key, lim.Burst, lim.Period)
+	return ok, retry, nil
+}
+
+func (l localLimiter) Reset(ctx context.Context, key string) error {
+	l.t.Reset(key)
+	return ctx.Err()
+}
+
+// LimitKeyIP returns the part of a limiter key naming a client address:
+// the address itself for IPv4, its /64 for IPv6, or "" if ip is not an
+// address.
+func LimitKeyIP(ip string) string {
+	addr, err := netip.ParseAddr(strings.TrimSpace(ip))
+	if err != nil {
+		return ""
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+// limitAccount returns the key part for an account identifier: the
+// normalised email, or a bounded lower-case form of invalid input so that
+// garbage cannot sidestep the limit or bloat keys.
+func limitAccount(email string) string {
+	if e, err := NormalizeEmail(email); err == nil {
+		return e
+	}
+	e := strings.ToLower(strings.TrimSpace(email))
+	if len(e) > MaxEmailBytes {
+		e = e[:MaxEmailBytes]
+	}
+	return strings.ToValidUTF8(e, "")
+}
+
+// allow checks one limit; a refusal is a *RateLimitError.
+func (a *Authenticator) allow(ctx context.Context, key string, l Limit) error {
+	if !l.enabled() {
+		return nil
+	}
+	ok, retry, err := a.limiter.Allow(ctx, key, l)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &RateLimitError{RetryAfter: max(retry, time.Second)}
+	}
+	return nil
+}
+
+// allowIP checks a per-client limit when the client's address is known.
+func (a *Authenticator) allowIP(ctx context.Context, action, ip string, l Limit) error {
+	k := LimitKeyIP(ip)
+	if k == "" {
+		return nil
+	}
+	return a.allow(ctx, action+":ip:"+k, l)
+}
+
+// Unlock clears the login attempt counter of an email address, lifting a
+// lockout before it expires (an administrator's action).
+func (a *Authenticator) Unlock(ctx context.Context, email string) error {
+	return a.limiter.Reset(ctx, "login:acct:"+limitAccount(email))
+}
