@@ -87,6 +87,11 @@ type Config struct {
 	// they expire. Zero: fail closed.
 	FailOpen bool
 
+	// Events receives an audit event for every security-relevant action
+	// (see EventSink for the guarantees). Zero: SlogSink over Logger;
+	// NopSink{} turns auditing off.
+	Events EventSink
+
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
 	// Logger receives security events (token and session IDs, never token
@@ -114,6 +119,7 @@ type Authenticator struct {
 	hasher          *Hasher
 	limiter         Limiter
 	limits          Limits
+	events          EventSink
 	requireVerified bool
 	failOpen        bool
 	now             func() time.Time
@@ -145,6 +151,7 @@ func New(cfg Config) (*Authenticator, error) {
 		hasher:          cfg.Hasher,
 		limiter:         cfg.Limiter,
 		limits:          cfg.Limits.withDefaults(),
+		events:          cfg.Events,
 		requireVerified: cfg.RequireVerifiedEmail,
 		failOpen:        cfg.FailOpen,
 		now:             cfg.Now,
@@ -208,6 +215,9 @@ func New(cfg Config) (*Authenticator, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if a.events == nil {
+		a.events = SlogSink{Logger: a.log}
+	}
 	if a.limiter == nil {
 		a.limiter = localLimiter{ratelimit.New(1<<20, a.now)}
 	}
@@ -238,7 +248,9 @@ func (a *Authenticator) SetKeys(ks *KeySet) error {
 	if ks == nil {
 		return errors.New("auth: nil KeySet")
 	}
-	a.keys.Store(ks)
+	if old := a.keys.Swap(ks); old.SigningKey() != ks.SigningKey() {
+		a.emit(context.Background(), Event{Type: EventKeysRotated, Reason: "signing kid " + ks.SigningKey().ID()})
+	}
 	return nil
 }
 
@@ -355,12 +367,17 @@ func (a *Authenticator) revocationTTL(now time.Time) time.Time {
 // ErrTenantNotFound, ErrInvalidInput, *RateLimitError.
 func (a *Authenticator) Register(ctx context.Context, r RegisterRequest) (*User, error) {
 	if err := a.allowIP(ctx, "register", r.Client.IP, a.limits.RegisterPerIP); err != nil {
+		a.emit(ctx, Event{Type: EventRateLimited, Reason: "register_ip", IP: r.Client.IP, UserAgent: r.Client.UserAgent})
 		return nil, err
 	}
-	return a.CreateUser(ctx, NewUser{
+	u, err := a.createUser(ctx, NewUser{
 		TenantID: r.TenantID, Email: r.Email, Password: r.Password, Name: r.Name, Meta: r.Meta,
 		Role: a.defaultRole,
 	})
+	if err == nil {
+		a.emit(ctx, Event{Type: EventUserRegistered, UserID: u.ID, TenantID: u.TenantID, IP: r.Client.IP, UserAgent: r.Client.UserAgent})
+	}
+	return u, err
 }
 
 // RegisterRequest is the input of Register: only what a user may choose.
@@ -391,6 +408,14 @@ type NewUser struct {
 // CreateUser creates an active user with the given role, for administrators
 // and provisioning. Errors as for Register, plus ErrInvalidRole.
 func (a *Authenticator) CreateUser(ctx context.Context, n NewUser) (*User, error) {
+	u, err := a.createUser(ctx, n)
+	if err == nil {
+		a.emit(ctx, Event{Type: EventUserCreated, UserID: u.ID, TenantID: u.TenantID, Reason: "role " + string(u.Role)})
+	}
+	return u, err
+}
+
+func (a *Authenticator) createUser(ctx context.Context, n NewUser) (*User, error) {
 	email, err := NormalizeEmail(n.Email)
 	if err != nil {
 		return nil, err
@@ -439,7 +464,6 @@ func (a *Authenticator) CreateUser(ctx context.Context, n NewUser) (*User, error
 	if err := a.users.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
-	a.log.InfoContext(ctx, "auth: user created", "user", u.ID, "tenant", u.TenantID, "role", u.Role)
 	return u, nil
 }
 
@@ -462,45 +486,71 @@ type LoginRequest struct {
 // password, so a locked account answers the same whether the password is
 // right or wrong, and whether the account exists or not.
 func (a *Authenticator) Login(ctx context.Context, r LoginRequest) (*TokenPair, *User, error) {
-	if err := a.allowIP(ctx, "login", r.Client.IP, a.limits.LoginPerIP); err != nil {
-		return nil, nil, err
+	pair, u, subject, event, reason, err := a.login(ctx, r)
+	e := Event{Type: event, Reason: reason, IP: r.Client.IP, UserAgent: r.Client.UserAgent}
+	if subject != nil {
+		e.UserID, e.TenantID = subject.ID, subject.TenantID
 	}
-	acctKey := "login:acct:" + limitAccount(r.Email)
-	if err := a.allow(ctx, acctKey, a.limits.LoginPerAccount); err != nil {
-		return nil, nil, err
+	if pair != nil {
+		e.SessionID = pair.SessionID
+	}
+	if event != "" {
+		a.emit(ctx, e)
+	}
+	return pair, u, err
+}
+
+// login is Login without the audit event: it returns, besides the result,
+// the user the attempt was about (if known), and the event type and reason
+// class to record ("" for errors of the infrastructure).
+func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenPair, u, subject *User, event EventType, reason string, err error) {
+	fail := func(et EventType, why string, err error) (*TokenPair, *User, *User, EventType, string, error) {
+		return nil, nil, subject, et, why, err
+	}
+	if err := a.allowIP(ctx, "login", r.Client.IP, a.limits.LoginPerIP); err != nil {
+		return fail(EventRateLimited, "login_ip", err)
 	}
 	email, emailErr := NormalizeEmail(r.Email)
-	var u *User
-	var err error
+	acctKey := "login:acct:" + limitAccount(r.Email)
+	if err := a.allow(ctx, acctKey, a.limits.LoginPerAccount); err != nil {
+		if emailErr == nil && errors.Is(err, ErrRateLimited) {
+			subject, _ = a.users.UserByEmail(ctx, email) // for the audit record only
+		}
+		return fail(EventLoginLocked, "account", err)
+	}
 	if emailErr == nil {
-		u, err = a.users.UserByEmail(ctx, email)
+		subject, err = a.users.UserByEmail(ctx, email)
 		if err != nil && !errors.Is(err, ErrUserNotFound) {
-			return nil, nil, err
+			return fail("", "", err)
 		}
 	}
-	if u == nil {
+	if subject == nil {
 		if err := a.hasher.VerifyDummy(ctx, r.Password); err != nil {
-			return nil, nil, err
+			return fail("", "", err)
 		}
-		return nil, nil, ErrInvalidCredentials
+		return fail(EventLoginFailed, "unknown_user", ErrInvalidCredentials)
 	}
-	ok, rehash, err := a.hasher.Verify(ctx, r.Password, u.PasswordHash)
-	if err != nil {
-		if errors.Is(err, errMalformedHash) {
-			a.log.ErrorContext(ctx, "auth: stored password hash is unusable", "user", u.ID)
-			return nil, nil, ErrInvalidCredentials
+	ok, rehash, err := a.hasher.Verify(ctx, r.Password, subject.PasswordHash)
+	switch {
+	case errors.Is(err, errMalformedHash):
+		return fail(EventLoginFailed, "unusable_hash", ErrInvalidCredentials)
+	case err != nil:
+		return fail("", "", err)
+	case !ok:
+		return fail(EventLoginFailed, "bad_password", ErrInvalidCredentials)
+	}
+	if err := a.checkActive(ctx, subject); err != nil {
+		switch {
+		case errors.Is(err, ErrUserInactive):
+			return fail(EventLoginFailed, "inactive", err)
+		case errors.Is(err, ErrEmailNotVerified):
+			return fail(EventLoginFailed, "unverified", err)
 		}
-		return nil, nil, err
-	}
-	if !ok {
-		return nil, nil, ErrInvalidCredentials
-	}
-	if err := a.checkActive(ctx, u); err != nil {
-		return nil, nil, err
+		return fail("", "", err)
 	}
 	if a.limits.LoginPerAccount.enabled() {
 		if err := a.limiter.Reset(ctx, acctKey); err != nil {
-			return nil, nil, err
+			return fail("", "", err)
 		}
 	}
 	now := a.now().UTC()
@@ -509,18 +559,20 @@ func (a *Authenticator) Login(ctx context.Context, r LoginRequest) (*TokenPair, 
 		if h, err := a.hasher.Hash(ctx, r.Password); err == nil {
 			upd.PasswordHash = &h
 		} else {
-			a.log.WarnContext(ctx, "auth: password rehash skipped", "user", u.ID, "error", err)
+			a.log.WarnContext(ctx, "auth: password rehash skipped", "user", subject.ID, "error", err)
 		}
 	}
-	if u, err = a.users.UpdateUser(ctx, "", u.ID, upd); err != nil {
-		return nil, nil, err
+	if u, err = a.users.UpdateUser(ctx, "", subject.ID, upd); err != nil {
+		return fail("", "", err)
 	}
-	pair, err := a.startSession(ctx, u, r.Client, now)
-	if err != nil {
-		return nil, nil, err
+	if pair, err = a.startSession(ctx, u, r.Client, now); err != nil {
+		return fail("", "", err)
 	}
-	a.log.InfoContext(ctx, "auth: login", "user", u.ID, "session", pair.SessionID, "rehashed", upd.PasswordHash != nil)
-	return pair, u, nil
+	reason = ""
+	if upd.PasswordHash != nil {
+		reason = "password_rehashed"
+	}
+	return pair, u, u, EventLoginSucceeded, reason, nil
 }
 
 // checkActive refuses inactive or unverified users and users of inactive tenants.
@@ -570,7 +622,10 @@ type RefreshRequest struct {
 // returned. An unknown token is ErrInvalidToken; an expired or revoked
 // session is ErrTokenExpired or ErrTokenRevoked.
 func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (*TokenPair, error) {
+	ev := Event{IP: r.Client.IP, UserAgent: r.Client.UserAgent}
 	if err := a.allowIP(ctx, "refresh", r.Client.IP, a.limits.RefreshPerIP); err != nil {
+		ev.Type, ev.Reason = EventRateLimited, "refresh_ip"
+		a.emit(ctx, ev)
 		return nil, err
 	}
 	hash, ok := hashRefreshToken(r.RefreshToken)
@@ -610,21 +665,32 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (*TokenPa
 			if err != nil {
 				return nil, err
 			}
-			return a.issue(u, s, now, rt)
+			ev.Type, ev.UserID, ev.TenantID, ev.SessionID = EventTokenRefreshed, u.ID, u.TenantID, s.ID
+			pair, err := a.issue(u, s, now, rt)
+			if err == nil {
+				a.emit(ctx, ev)
+			}
+			return pair, err
 		}
 		// The previous token of the family.
+		ev.UserID, ev.TenantID, ev.SessionID = s.UserID, s.TenantID, s.ID
 		if a.grace > 0 && now.Sub(s.RotatedAt) <= a.grace {
 			u, err := a.sessionUser(ctx, s, now)
 			if err != nil {
 				return nil, err
 			}
-			a.log.InfoContext(ctx, "auth: refresh within grace window", "session", s.ID, "user", s.UserID)
-			return a.issue(u, s, now, "")
+			ev.Type, ev.Reason = EventTokenRefreshed, "grace"
+			pair, err := a.issue(u, s, now, "")
+			if err == nil {
+				a.emit(ctx, ev)
+			}
+			return pair, err
 		}
-		a.log.WarnContext(ctx, "auth: refresh token reuse detected; session revoked", "session", s.ID, "user", s.UserID)
 		if err := a.revokeSessions(ctx, SessionRevocation{UserID: s.UserID, SessionID: s.ID, At: now}); err != nil {
 			return nil, err
 		}
+		ev.Type = EventRefreshReused
+		a.emit(ctx, ev)
 		return nil, ErrRefreshReused
 	}
 }
@@ -678,7 +744,7 @@ func (a *Authenticator) Logout(ctx context.Context, c *Claims) error {
 	if err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: c.SessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
 		return err
 	}
-	a.log.InfoContext(ctx, "auth: logout", "user", c.UserID, "session", c.SessionID)
+	a.emit(ctx, Event{Type: EventLogout, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})
 	return nil
 }
 
@@ -688,7 +754,7 @@ func (a *Authenticator) LogoutAll(ctx context.Context, userID string) error {
 	if err := a.cutoff(ctx, userID, true); err != nil {
 		return err
 	}
-	a.log.InfoContext(ctx, "auth: logout everywhere", "user", userID)
+	a.emit(ctx, Event{Type: EventLogoutAll, UserID: userID, TenantID: a.tenantOf(ctx, userID)})
 	return nil
 }
 
@@ -706,7 +772,22 @@ func (a *Authenticator) cutoff(ctx context.Context, userID string, sessions bool
 
 // RevokeToken deny-lists a single access token until it expires.
 func (a *Authenticator) RevokeToken(ctx context.Context, c *Claims) error {
-	return a.revocations.Revoke(ctx, Revocation{Kind: RevokeToken, ID: c.TokenID, At: a.now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
+	err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeToken, ID: c.TokenID, At: a.now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
+	if err == nil {
+		a.emit(ctx, Event{Type: EventTokenRevoked, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})
+	}
+	return err
+}
+
+// tenantOf returns the tenant of a user for an audit record, or "".
+func (a *Authenticator) tenantOf(ctx context.Context, userID string) string {
+	if c, ok := ClaimsFromContext(ctx); ok && c.UserID == userID {
+		return c.TenantID
+	}
+	if u, err := a.users.User(ctx, userID); err == nil {
+		return u.TenantID
+	}
+	return ""
 }
 
 // Sessions returns the user's live sessions, newest first.
@@ -728,13 +809,21 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 	if len(ids) == 0 {
 		return ErrSessionNotFound
 	}
-	return a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: sessionID, At: now, ExpiresAt: a.revocationTTL(now)})
+	if err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: sessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: userID, TenantID: a.tenantOf(ctx, userID), SessionID: sessionID})
+	return nil
 }
 
 // RevokeOtherSessions ends every session of the user except keepSessionID
 // ("sign out other devices").
 func (a *Authenticator) RevokeOtherSessions(ctx context.Context, userID, keepSessionID string) error {
-	return a.revokeSessions(ctx, SessionRevocation{UserID: userID, ExceptID: keepSessionID, At: a.now().UTC()})
+	if err := a.revokeSessions(ctx, SessionRevocation{UserID: userID, ExceptID: keepSessionID, At: a.now().UTC()}); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: userID, TenantID: a.tenantOf(ctx, userID), SessionID: keepSessionID, Reason: "all_others"})
+	return nil
 }
 
 // CurrentUser returns the user an access token was issued to. It reads the
@@ -832,8 +921,19 @@ func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string,
 			return nil, err
 		}
 	}
-	a.log.InfoContext(ctx, "auth: user updated", "user", userID, "tenant", tenantID,
-		"role", u.Role, "active", u.Active, "verified", u.Verified)
+	ev := Event{UserID: userID, TenantID: tenantID}
+	if roleChanged {
+		ev.Type, ev.Reason = EventRoleChanged, string(before.Role)+"->"+string(u.Role)
+		a.emit(ctx, ev)
+	}
+	if before.Active != u.Active {
+		ev.Type, ev.Reason = EventActivationChanged, map[bool]string{true: "activated", false: "deactivated"}[u.Active]
+		a.emit(ctx, ev)
+	}
+	if !before.Verified && u.Verified {
+		ev.Type, ev.Reason = EventEmailVerified, "administrator"
+		a.emit(ctx, ev)
+	}
 	return u, nil
 }
 

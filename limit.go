@@ -143,5 +143,15 @@ func (a *Authenticator) allowIP(ctx context.Context, action, ip string, l Limit)
 // Unlock clears the login attempt counter of an email address, lifting a
 // lockout before it expires (an administrator's action).
 func (a *Authenticator) Unlock(ctx context.Context, email string) error {
-	return a.limiter.Reset(ctx, "login:acct:"+limitAccount(email))
+	if err := a.limiter.Reset(ctx, "login:acct:"+limitAccount(email)); err != nil {
+		return err
+	}
+	ev := Event{Type: EventUnlocked}
+	if e, err := NormalizeEmail(email); err == nil {
+		if u, err := a.users.UserByEmail(ctx, e); err == nil {
+			ev.UserID, ev.TenantID = u.ID, u.TenantID
+		}
+	}
+	a.emit(ctx, ev)
+	return nil
 }

@@ -1,0 +1,203 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EventType names a security-relevant action (OWASP ASVS 5.0 V16.3).
+type EventType string
+
+// Event types. Failure events carry a Reason class, never the input.
+const (
+	EventUserRegistered      EventType = "user.registered"
+	EventUserCreated         EventType = "user.created" // by an administrator
+	EventLoginSucceeded      EventType = "login.succeeded"
+	EventLoginFailed         EventType = "login.failed"
+	EventLoginLocked         EventType = "login.locked"
+	EventRateLimited         EventType = "rate_limited"
+	EventTokenRefreshed      EventType = "token.refreshed"
+	EventRefreshReused       EventType = "token.reuse_detected"
+	EventTokenRevoked        EventType = "token.revoked"
+	EventLogout              EventType = "session.logout"
+	EventLogoutAll           EventType = "session.logout_all"
+	EventSessionRevoked      EventType = "session.revoked"
+	EventRoleChanged         EventType = "user.role_changed"
+	EventActivationChanged   EventType = "user.activation_changed"
+	EventEmailVerified       EventType = "user.email_verified"
+	EventEmailChangeRequest  EventType = "user.email_change_requested"
+	EventEmailChanged        EventType = "user.email_changed"
+	EventPasswordResetAsked  EventType = "password.reset_requested"
+	EventPasswordReset       EventType = "password.reset"
+	EventPasswordChanged     EventType = "password.changed"
+	EventUnlocked            EventType = "login.unlocked"
+	EventKeysRotated         EventType = "keys.rotated"
+	EventVerificationRequest EventType = "user.verification_requested"
+)
+
+// Event is one audit record. It never holds a password, a token or a hash.
+type Event struct {
+	Type EventType `json:"type"`
+	Time time.Time `json:"time"`
+	// TenantID and UserID name the subject of the action.
+	TenantID string `json:"tenant_id,omitempty"`
+	UserID   string `json:"user_id,omitempty"`
+	// ActorID is the user who performed an administrative action, taken
+	// from the claims in the context (NewContext); empty for self-service.
+	ActorID   string `json:"actor_id,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
+	IP        string `json:"ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	// Reason classifies a failure ("invalid_credentials", "inactive",
+	// "rate_limited_ip", ...) or a change ("role viewer->editor").
+	Reason string `json:"reason,omitempty"`
+}
+
+// EventSink receives events. Record is called synchronously on the
+// goroutine of the flow, after the action took effect, and must return
+// quickly and never block: wrap a slow sink (a database table, a network
+// exporter) in NewAsyncSink. A panic in Record is recovered and logged;
+// nothing a sink does can fail or undo the action.
+type EventSink interface {
+	Record(ctx context.Context, e Event)
+}
+
+// SlogSink writes each event as one structured log record at Info level
+// (Warn for reuse detection and lockouts).
+type SlogSink struct{ Logger *slog.Logger }
+
+// Record implements EventSink.
+func (s SlogSink) Record(ctx context.Context, e Event) {
+	level := slog.LevelInfo
+	switch e.Type {
+	case EventRefreshReused, EventLoginLocked:
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{slog.String("event", string(e.Type))}
+	for _, kv := range [...][2]string{
+		{"tenant", e.TenantID}, {"user", e.UserID}, {"actor", e.ActorID}, {"session", e.SessionID},
+		{"ip", e.IP}, {"user_agent", e.UserAgent}, {"reason", e.Reason},
+	} {
+		if kv[1] != "" {
+			attrs = append(attrs, slog.String(kv[0], kv[1]))
+		}
+	}
+	s.Logger.LogAttrs(ctx, level, "auth: "+string(e.Type), attrs...)
+}
+
+// MultiSink sends every event to each of its sinks in order.
+type MultiSink []EventSink
+
+// Record implements EventSink.
+func (m MultiSink) Record(ctx context.Context, e Event) {
+	for _, s := range m {
+		s.Record(ctx, e)
+	}
+}
+
+// AsyncSink hands events to a wrapped sink on a goroutine of its own
+// through a bounded queue. When the queue is full the event is dropped
+// and counted, so a slow or failing sink never delays a login. Close
+// drains the queue and stops the goroutine.
+type AsyncSink struct {
+	sink    EventSink
+	queue   chan Event
+	dropped atomic.Uint64
+	done    chan struct{}
+	once    sync.Once
+}
+
+// NewAsyncSink starts an AsyncSink with room for size queued events
+// (at least 1).
+func NewAsyncSink(sink EventSink, size int) *AsyncSink {
+	s := &AsyncSink{sink: sink, queue: make(chan Event, max(size, 1)), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+func (s *AsyncSink) run() {
+	defer close(s.done)
+	for e := range s.queue {
+		safeRecord(context.Background(), s.sink, e, nil)
+	}
+}
+
+// Record implements EventSink; it never blocks.
+func (s *AsyncSink) Record(_ context.Context, e Event) {
+	defer func() {
+		if recover() != nil { // closed
+			s.dropped.Add(1)
+		}
+	}()
+	select {
+	case s.queue <- e:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// Dropped returns how many events were dropped because the queue was full
+// or the sink closed.
+func (s *AsyncSink) Dropped() uint64 { return s.dropped.Load() }
+
+// Close stops accepting events, waits until the queued ones are recorded,
+// and returns nil.
+func (s *AsyncSink) Close() error {
+	s.once.Do(func() { close(s.queue) })
+	<-s.done
+	return nil
+}
+
+func safeRecord(ctx context.Context, sink EventSink, e Event, log *slog.Logger) {
+	defer func() {
+		if r := recover(); r != nil && log != nil {
+			log.ErrorContext(ctx, "auth: event sink panicked", "event", string(e.Type))
+		}
+	}()
+	sink.Record(ctx, e)
+}
+
+type clientKey struct{}
+
+// NewClientContext returns a copy of ctx carrying the client of the current
+// request; events and sessions created under it record its IP and user
+// agent. The middleware package sets it.
+func NewClientContext(ctx context.Context, c ClientInfo) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// ClientFromContext returns the client stored by NewClientContext.
+func ClientFromContext(ctx context.Context) (ClientInfo, bool) {
+	c, ok := ctx.Value(clientKey{}).(ClientInfo)
+	return c, ok
+}
+
+// emit completes e from the context (time, client, actor) and records it.
+func (a *Authenticator) emit(ctx context.Context, e Event) {
+	if a.events == nil {
+		return
+	}
+	e.Time = a.now().UTC()
+	if c, ok := ClientFromContext(ctx); ok {
+		if e.IP == "" {
+			e.IP = c.IP
+		}
+		if e.UserAgent == "" {
+			e.UserAgent = c.UserAgent
+		}
+	}
+	if c, ok := ClaimsFromContext(ctx); ok && e.ActorID == "" && c.UserID != e.UserID {
+		e.ActorID = c.UserID
+	}
+	e.IP, e.UserAgent = clientString(e.IP, 64), clientString(e.UserAgent, 512)
+	safeRecord(ctx, a.events, e, a.log)
+}
+
+// NopSink discards events.
+type NopSink struct{}
+
+// Record implements EventSink.
+func (NopSink) Record(context.Context, Event) {}
