@@ -77,6 +77,18 @@ type Config struct {
 	Limiter Limiter
 	// Limits are the rate limits and the account lockout. Zero: see Limits.
 	Limits Limits
+	// Tokens stores the single-use tokens of e-mail verification, password
+	// reset and e-mail change. Optional; those flows return
+	// ErrNotConfigured without it.
+	Tokens ActionTokenStore
+	// Notifier delivers verification and reset messages. Optional, as
+	// Tokens. With both set, Register sends a verification message.
+	Notifier Notifier
+	// VerifyTTL is how long verification and e-mail change tokens last.
+	// Zero: 24 hours.
+	VerifyTTL time.Duration
+	// ResetTTL is how long password-reset tokens last. Zero: 1 hour.
+	ResetTTL time.Duration
 	// RequireVerifiedEmail refuses Login (ErrEmailNotVerified) until the
 	// user's email is verified. Zero: not required.
 	RequireVerifiedEmail bool
@@ -120,6 +132,10 @@ type Authenticator struct {
 	limiter         Limiter
 	limits          Limits
 	events          EventSink
+	tokens          ActionTokenStore
+	notifier        Notifier
+	verifyTTL       time.Duration
+	resetTTL        time.Duration
 	requireVerified bool
 	failOpen        bool
 	now             func() time.Time
@@ -152,6 +168,10 @@ func New(cfg Config) (*Authenticator, error) {
 		limiter:         cfg.Limiter,
 		limits:          cfg.Limits.withDefaults(),
 		events:          cfg.Events,
+		tokens:          cfg.Tokens,
+		notifier:        cfg.Notifier,
+		verifyTTL:       orDefault(cfg.VerifyTTL, 24*time.Hour),
+		resetTTL:        orDefault(cfg.ResetTTL, time.Hour),
 		requireVerified: cfg.RequireVerifiedEmail,
 		failOpen:        cfg.FailOpen,
 		now:             cfg.Now,
@@ -186,6 +206,8 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, errors.New("auth: Config.SessionIdleTTL must not exceed Config.SessionTTL")
 	case a.accessTTL > a.sessionTTL:
 		return nil, errors.New("auth: Config.AccessTTL must not exceed Config.SessionTTL")
+	case a.verifyTTL <= 0 || a.resetTTL <= 0:
+		return nil, errors.New("auth: Config.VerifyTTL and Config.ResetTTL must be positive")
 	case a.rules.maxBytes < 512:
 		return nil, errors.New("auth: Config.MaxTokenBytes must be at least 512")
 	}
@@ -374,8 +396,22 @@ func (a *Authenticator) Register(ctx context.Context, r RegisterRequest) (*User,
 		TenantID: r.TenantID, Email: r.Email, Password: r.Password, Name: r.Name, Meta: r.Meta,
 		Role: a.defaultRole,
 	})
-	if err == nil {
+	switch {
+	case err == nil:
 		a.emit(ctx, Event{Type: EventUserRegistered, UserID: u.ID, TenantID: u.TenantID, IP: r.Client.IP, UserAgent: r.Client.UserAgent})
+		if a.lifecycleReady() == nil {
+			if verr := a.RequestVerification(ctx, u.ID); verr != nil {
+				a.log.WarnContext(ctx, "auth: verification message not sent", "user", u.ID, "error", verr)
+			}
+		}
+	case errors.Is(err, ErrEmailTaken) && a.notifier != nil:
+		// Tell the owner; an enumeration-safe HTTP answer hides it from the caller.
+		email, _ := NormalizeEmail(r.Email)
+		if a.allow(ctx, "exists:acct:"+email, a.limits.ResetPerAccount) == nil {
+			if owner, oerr := a.users.UserByEmail(ctx, email); oerr == nil {
+				a.notifyQuietly(ctx, Message{Kind: MessageAccountExists, To: owner.Email, UserID: owner.ID, TenantID: owner.TenantID})
+			}
+		}
 	}
 	return u, err
 }

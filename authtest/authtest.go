@@ -31,13 +31,17 @@ type Stores struct {
 	Tenants     auth.TenantStore
 	Sessions    auth.SessionStore
 	Revocations auth.RevocationStore
+	// Tokens, if set with Users, Tenants, Sessions and Revocations, is
+	// checked by TestActionTokenStore and TestLifecycle.
+	Tokens auth.ActionTokenStore
 	// Limiter, if set, is checked by TestLimiter. NewAuthenticator does
 	// not use it: each Authenticator it builds counts attempts on its own.
 	Limiter auth.Limiter
 }
 
 // TestStores runs TestUserStore, TestSessionStore, TestRevocationStore,
-// TestLimiter and TestFlows for the stores that are set.
+// TestLimiter, TestFlows, TestActionTokenStore and TestLifecycle for the
+// stores that are set.
 func TestStores(t *testing.T, st Stores) {
 	t.Helper()
 	if st.Users != nil && st.Tenants != nil {
@@ -54,6 +58,10 @@ func TestStores(t *testing.T, st Stores) {
 	}
 	if st.Users != nil && st.Tenants != nil && st.Sessions != nil && st.Revocations != nil {
 		t.Run("Flows", func(t *testing.T) { TestFlows(t, st) })
+		if st.Tokens != nil {
+			t.Run("ActionTokenStore", func(t *testing.T) { TestActionTokenStore(t, st) })
+			t.Run("Lifecycle", func(t *testing.T) { TestLifecycle(t, st) })
+		}
 	}
 }
 

@@ -16,12 +16,13 @@ import (
 )
 
 var (
-	_ auth.UserStore       = (*Store)(nil)
-	_ auth.TenantStore     = (*Store)(nil)
-	_ auth.SessionStore    = (*Store)(nil)
-	_ auth.RevocationStore = (*Store)(nil)
-	_ auth.Sweeper         = (*Store)(nil)
-	_ auth.Limiter         = (*Store)(nil)
+	_ auth.UserStore        = (*Store)(nil)
+	_ auth.TenantStore      = (*Store)(nil)
+	_ auth.SessionStore     = (*Store)(nil)
+	_ auth.RevocationStore  = (*Store)(nil)
+	_ auth.Sweeper          = (*Store)(nil)
+	_ auth.Limiter          = (*Store)(nil)
+	_ auth.ActionTokenStore = (*Store)(nil)
 )
 
 // Option configures a Store.
@@ -43,7 +44,8 @@ type Store struct {
 	tenants  map[string]*auth.Tenant
 	slugs    map[string]string // slug -> ID
 	sessions map[string]*auth.Session
-	byHash   map[string]string // current or previous refresh hash -> session ID
+	byHash   map[string]string            // current or previous refresh hash -> session ID
+	actions  map[string]*auth.ActionToken // by hash
 
 	rmu     sync.RWMutex
 	revoked map[revKey]auth.Revocation
@@ -69,6 +71,7 @@ func New(opts ...Option) *Store {
 		users: map[string]*auth.User{}, byEmail: map[string]string{},
 		tenants: map[string]*auth.Tenant{}, slugs: map[string]string{},
 		sessions: map[string]*auth.Session{}, byHash: map[string]string{},
+		actions:    map[string]*auth.ActionToken{},
 		revoked:    map[revKey]auth.Revocation{},
 		sweepEvery: time.Minute,
 		now:        time.Now,
@@ -125,6 +128,12 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		if !now.Before(ss.IdleExpiresAt) || !now.Before(ss.ExpiresAt) {
 			s.dropSession(ss)
 			delete(s.sessions, id)
+			n++
+		}
+	}
+	for h, t := range s.actions {
+		if !now.Before(t.ExpiresAt) {
+			delete(s.actions, h)
 			n++
 		}
 	}
@@ -477,5 +486,69 @@ func (s *Store) Reset(ctx context.Context, key string) error {
 		return err
 	}
 	s.limits.Reset(key)
+	return nil
+}
+
+func cloneAction(t *auth.ActionToken) *auth.ActionToken {
+	c := *t
+	c.Hash = bytes.Clone(t.Hash)
+	return &c
+}
+
+// CreateActionToken implements auth.ActionTokenStore.
+func (s *Store) CreateActionToken(ctx context.Context, t *auth.ActionToken) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.actions[string(t.Hash)]; ok {
+		return auth.ErrConflict
+	}
+	s.actions[string(t.Hash)] = cloneAction(t)
+	return nil
+}
+
+// ActionToken implements auth.ActionTokenStore.
+func (s *Store) ActionToken(ctx context.Context, purpose auth.Purpose, hash []byte, now time.Time) (*auth.ActionToken, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.actions[string(hash)]
+	if !ok || t.Purpose != purpose || !now.Before(t.ExpiresAt) {
+		return nil, auth.ErrInvalidToken
+	}
+	return cloneAction(t), nil
+}
+
+// ConsumeActionToken implements auth.ActionTokenStore.
+func (s *Store) ConsumeActionToken(ctx context.Context, purpose auth.Purpose, hash []byte, now time.Time) (*auth.ActionToken, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.actions[string(hash)]
+	if !ok || t.Purpose != purpose || !now.Before(t.ExpiresAt) {
+		return nil, auth.ErrInvalidToken
+	}
+	delete(s.actions, string(hash))
+	return t, nil
+}
+
+// DeleteActionTokens implements auth.ActionTokenStore.
+func (s *Store) DeleteActionTokens(ctx context.Context, userID string, purpose auth.Purpose) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, t := range s.actions {
+		if t.UserID == userID && t.Purpose == purpose {
+			delete(s.actions, h)
+		}
+	}
 	return nil
 }

@@ -1,0 +1,441 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Purpose says what an ActionToken may be used for.
+type Purpose string
+
+// Purposes of action tokens.
+const (
+	PurposeVerifyEmail   Purpose = "verify_email"
+	PurposeResetPassword Purpose = "reset_password"
+	PurposeChangeEmail   Purpose = "change_email"
+)
+
+// ActionToken is a single-use, expiring token sent by e-mail to verify an
+// address, reset a password or confirm a new address. Only the SHA-256 of
+// the token is stored.
+type ActionToken struct {
+	Hash    []byte
+	Purpose Purpose
+	// UserID is the user the token acts on; empty for the decoy tokens
+	// written for unknown addresses, which can never be consumed.
+	UserID string
+	// Email is the address the token was sent to: the user's address, or
+	// the new one for PurposeChangeEmail.
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// ActionTokenStore persists action tokens. Implementations must be safe for
+// concurrent use; memstore and bunstore implement it.
+type ActionTokenStore interface {
+	// CreateActionToken inserts t.
+	CreateActionToken(ctx context.Context, t *ActionToken) error
+	// ActionToken returns the token with the given purpose and hash if it
+	// has not expired at now, without consuming it; otherwise
+	// ErrInvalidToken.
+	ActionToken(ctx context.Context, purpose Purpose, hash []byte, now time.Time) (*ActionToken, error)
+	// ConsumeActionToken atomically deletes and returns the token with the
+	// given purpose and hash if it has not expired at now: of concurrent
+	// calls exactly one succeeds. Otherwise ErrInvalidToken.
+	ConsumeActionToken(ctx context.Context, purpose Purpose, hash []byte, now time.Time) (*ActionToken, error)
+	// DeleteActionTokens deletes every token of the user with the purpose.
+	DeleteActionTokens(ctx context.Context, userID string, purpose Purpose) error
+}
+
+// MessageKind says which message a Notifier should send.
+type MessageKind string
+
+// Message kinds.
+const (
+	// MessageVerifyEmail carries a token that verifies the address.
+	MessageVerifyEmail MessageKind = "verify_email"
+	// MessageResetPassword carries a token that sets a new password.
+	MessageResetPassword MessageKind = "reset_password"
+	// MessageChangeEmail, sent to the new address, carries a token that
+	// confirms the change.
+	MessageChangeEmail MessageKind = "change_email"
+	// MessageEmailChangeRequested tells the current address that a change
+	// to another address was requested. No token.
+	MessageEmailChangeRequested MessageKind = "email_change_requested"
+	// MessagePasswordChanged tells the user their password was changed or
+	// reset. No token.
+	MessagePasswordChanged MessageKind = "password_changed"
+	// MessageAccountExists tells the owner of an address that someone tried
+	// to register it again (the enumeration-safe answer to a taken email).
+	// No token.
+	MessageAccountExists MessageKind = "account_exists"
+)
+
+// Message is what a Notifier delivers. Token is a secret: put it in the
+// fragment of a link (https://app.example/reset#token=...), which browsers
+// never send to servers or in Referer headers, and never log it.
+type Message struct {
+	Kind      MessageKind
+	To        string
+	UserID    string
+	TenantID  string
+	Token     string
+	ExpiresAt time.Time
+}
+
+// Notifier delivers account messages, usually by e-mail. Notify should
+// hand the message to a queue and return at once: a flow that answers the
+// same whether or not an account exists (password reset) must not take
+// longer when a message is sent. An error is logged and, for flows the
+// user is waiting on (verification, e-mail change), returned.
+type Notifier interface {
+	Notify(ctx context.Context, m Message) error
+}
+
+// LogNotifier logs that a message would be sent, without its token or
+// address: a placeholder for development when no mail is configured.
+type LogNotifier struct{ Logger *slog.Logger }
+
+// Notify implements Notifier.
+func (n LogNotifier) Notify(ctx context.Context, m Message) error {
+	n.Logger.InfoContext(ctx, "auth: message not sent (LogNotifier)", "kind", string(m.Kind), "user", m.UserID, "expires", m.ExpiresAt)
+	return nil
+}
+
+// ErrNotConfigured is returned by account-lifecycle flows when Config.Tokens
+// or Config.Notifier is missing.
+var ErrNotConfigured = errors.New("auth: Config.Tokens and Config.Notifier are required for this flow")
+
+func (a *Authenticator) lifecycleReady() error {
+	if a.tokens == nil || a.notifier == nil {
+		return ErrNotConfigured
+	}
+	return nil
+}
+
+// newActionToken creates, stores and returns a token for u.
+func (a *Authenticator) newActionToken(ctx context.Context, p Purpose, userID, email string, ttl time.Duration) (string, time.Time, error) {
+	tok, hash, err := newRefreshToken()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := a.now().UTC()
+	t := &ActionToken{Hash: hash, Purpose: p, UserID: userID, Email: email, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := a.tokens.CreateActionToken(ctx, t); err != nil {
+		return "", time.Time{}, err
+	}
+	return tok, t.ExpiresAt, nil
+}
+
+// lookupActionToken returns the live token and its user, or ErrInvalidToken.
+func (a *Authenticator) lookupActionToken(ctx context.Context, p Purpose, token string) (*ActionToken, *User, error) {
+	hash, ok := hashRefreshToken(token)
+	if !ok {
+		return nil, nil, errActionToken
+	}
+	t, err := a.tokens.ActionToken(ctx, p, hash, a.now().UTC())
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.UserID == "" || subtle.ConstantTimeCompare(t.Hash, hash) != 1 {
+		return nil, nil, errActionToken
+	}
+	u, err := a.users.User(ctx, t.UserID)
+	if errors.Is(err, ErrUserNotFound) {
+		return nil, nil, errActionToken
+	}
+	return t, u, err
+}
+
+// consumeActionToken burns the token looked up before; losing a race to
+// another use is ErrInvalidToken.
+func (a *Authenticator) consumeActionToken(ctx context.Context, t *ActionToken) error {
+	_, err := a.tokens.ConsumeActionToken(ctx, t.Purpose, t.Hash, a.now().UTC())
+	return err
+}
+
+var errActionToken = invalidToken("unknown, used or expired action token")
+
+// RequestVerification sends the user a message with a token that verifies
+// their email address (valid Config.VerifyTTL; a new request replaces older
+// tokens). An already verified user is not sent anything. Register calls
+// it when a Notifier is configured.
+func (a *Authenticator) RequestVerification(ctx context.Context, userID string) error {
+	if err := a.lifecycleReady(); err != nil {
+		return err
+	}
+	u, err := a.users.User(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.Verified {
+		return nil
+	}
+	if err := a.allow(ctx, "verify:acct:"+u.ID, a.limits.ResetPerAccount); err != nil {
+		return err
+	}
+	if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeVerifyEmail); err != nil {
+		return err
+	}
+	tok, exp, err := a.newActionToken(ctx, PurposeVerifyEmail, u.ID, u.Email, a.verifyTTL)
+	if err != nil {
+		return err
+	}
+	if err := a.notifier.Notify(ctx, Message{Kind: MessageVerifyEmail, To: u.Email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventVerificationRequest, UserID: u.ID, TenantID: u.TenantID})
+	return nil
+}
+
+// VerifyEmail consumes a verification token and marks the user's address
+// verified. A token that is unknown, used, expired, or for an address the
+// user no longer has is ErrInvalidToken.
+func (a *Authenticator) VerifyEmail(ctx context.Context, token string) (*User, error) {
+	if err := a.lifecycleReady(); err != nil {
+		return nil, err
+	}
+	t, u, err := a.lookupActionToken(ctx, PurposeVerifyEmail, token)
+	if err != nil {
+		return nil, err
+	}
+	if u.Email != t.Email {
+		return nil, errActionToken
+	}
+	if err := a.consumeActionToken(ctx, t); err != nil {
+		return nil, err
+	}
+	yes, now := true, a.now().UTC()
+	if u, err = a.users.UpdateUser(ctx, "", u.ID, UserUpdate{Verified: &yes, At: now}); err != nil {
+		return nil, err
+	}
+	a.emit(ctx, Event{Type: EventEmailVerified, UserID: u.ID, TenantID: u.TenantID, Reason: "token"})
+	return u, nil
+}
+
+// RequestPasswordReset sends a password-reset token to the address if it
+// belongs to an active user. It returns nil whether or not it does, and
+// does the same store work either way (an undeliverable decoy token is
+// written for unknown addresses), so neither the answer nor its timing
+// reveals which addresses are registered (OWASP ASVS 5.0 V6.4.1). It is
+// rate limited per client and per address (Config.Limits.Reset*).
+func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, client ClientInfo) error {
+	if err := a.lifecycleReady(); err != nil {
+		return err
+	}
+	if err := a.allowIP(ctx, "reset", client.IP, a.limits.ResetPerIP); err != nil {
+		a.emit(ctx, Event{Type: EventRateLimited, Reason: "reset_ip", IP: client.IP, UserAgent: client.UserAgent})
+		return err
+	}
+	if err := a.allow(ctx, "reset:acct:"+limitAccount(email), a.limits.ResetPerAccount); err != nil {
+		return err
+	}
+	norm, err := NormalizeEmail(email)
+	var u *User
+	if err == nil {
+		u, err = a.users.UserByEmail(ctx, norm)
+		if err != nil && !errors.Is(err, ErrUserNotFound) {
+			return err
+		}
+	}
+	if u == nil || !u.Active {
+		// Same store round trip as the real path; the decoy has no user.
+		_, _, err := a.newActionToken(ctx, PurposeResetPassword, "", "", a.resetTTL)
+		return err
+	}
+	tok, exp, err := a.newActionToken(ctx, PurposeResetPassword, u.ID, u.Email, a.resetTTL)
+	if err != nil {
+		return err
+	}
+	if err := a.notifier.Notify(ctx, Message{Kind: MessageResetPassword, To: u.Email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
+		a.log.WarnContext(ctx, "auth: reset message not sent", "user", u.ID, "error", err)
+	}
+	a.emit(ctx, Event{Type: EventPasswordResetAsked, UserID: u.ID, TenantID: u.TenantID, IP: client.IP, UserAgent: client.UserAgent})
+	return nil
+}
+
+// ResetPassword consumes a reset token and sets a new password, which must
+// pass the policy (checked before the token is used up, so a rejected
+// password can be retried with the same token). Every session of the user
+// ends and every access token is revoked; the address is marked verified,
+// since the token proved control of it. Errors: ErrInvalidToken, a
+// password policy error, ErrUserInactive.
+func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword string) error {
+	if err := a.lifecycleReady(); err != nil {
+		return err
+	}
+	t, u, err := a.lookupActionToken(ctx, PurposeResetPassword, token)
+	if err != nil {
+		return err
+	}
+	if !u.Active {
+		return ErrUserInactive
+	}
+	if err := a.policy.Check(newPassword, u.Email); err != nil {
+		return err
+	}
+	hash, err := a.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	if err := a.consumeActionToken(ctx, t); err != nil {
+		return err
+	}
+	yes, now := true, a.now().UTC()
+	upd := UserUpdate{PasswordHash: &hash, At: now}
+	if u.Email == t.Email {
+		upd.Verified = &yes
+	}
+	if _, err := a.users.UpdateUser(ctx, "", u.ID, upd); err != nil {
+		return err
+	}
+	if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeResetPassword); err != nil {
+		return err
+	}
+	if err := a.cutoff(ctx, u.ID, true); err != nil {
+		return err
+	}
+	if err := a.limiter.Reset(ctx, "login:acct:"+u.Email); err != nil {
+		return err
+	}
+	a.notifyQuietly(ctx, Message{Kind: MessagePasswordChanged, To: u.Email, UserID: u.ID, TenantID: u.TenantID})
+	a.emit(ctx, Event{Type: EventPasswordReset, UserID: u.ID, TenantID: u.TenantID})
+	return nil
+}
+
+// ChangePassword sets a new password for the user of c after checking the
+// current one (attempts count against the login lockout). Every other
+// session of the user ends (OWASP ASVS 5.0 V7.4.3); c's session stays.
+// Errors: ErrInvalidCredentials, a password policy error, *RateLimitError.
+func (a *Authenticator) ChangePassword(ctx context.Context, c *Claims, current, newPassword string) error {
+	u, err := a.reauthenticate(ctx, c, current)
+	if err != nil {
+		return err
+	}
+	if err := a.policy.Check(newPassword, u.Email); err != nil {
+		return err
+	}
+	hash, err := a.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	now := a.now().UTC()
+	if _, err := a.users.UpdateUser(ctx, "", u.ID, UserUpdate{PasswordHash: &hash, At: now}); err != nil {
+		return err
+	}
+	if a.tokens != nil {
+		if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeResetPassword); err != nil {
+			return err
+		}
+	}
+	if err := a.revokeSessions(ctx, SessionRevocation{UserID: u.ID, ExceptID: c.SessionID, At: now}); err != nil {
+		return err
+	}
+	a.notifyQuietly(ctx, Message{Kind: MessagePasswordChanged, To: u.Email, UserID: u.ID, TenantID: u.TenantID})
+	a.emit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, TenantID: u.TenantID, SessionID: c.SessionID})
+	return nil
+}
+
+// reauthenticate checks the current password of the user of c, under the
+// same per-account limit as Login.
+func (a *Authenticator) reauthenticate(ctx context.Context, c *Claims, password string) (*User, error) {
+	u, err := a.CurrentUser(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	key := "login:acct:" + u.Email
+	if err := a.allow(ctx, key, a.limits.LoginPerAccount); err != nil {
+		return nil, err
+	}
+	ok, _, err := a.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil && !errors.Is(err, errMalformedHash) {
+		return nil, err
+	}
+	if !ok {
+		a.emit(ctx, Event{Type: EventLoginFailed, UserID: u.ID, TenantID: u.TenantID, SessionID: c.SessionID, Reason: "reauthentication"})
+		return nil, ErrInvalidCredentials
+	}
+	if !u.Active {
+		return nil, ErrUserInactive
+	}
+	return u, a.limiter.Reset(ctx, key)
+}
+
+// RequestEmailChange starts moving the user of c to newEmail: after the
+// current password is checked, a confirmation token goes to the new
+// address and a notice to the current one. The address changes only when
+// ConfirmEmailChange is called with that token. Errors:
+// ErrInvalidCredentials, ErrInvalidEmail, ErrEmailTaken, *RateLimitError.
+func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, password, newEmail string) error {
+	if err := a.lifecycleReady(); err != nil {
+		return err
+	}
+	email, err := NormalizeEmail(newEmail)
+	if err != nil {
+		return err
+	}
+	u, err := a.reauthenticate(ctx, c, password)
+	if err != nil {
+		return err
+	}
+	if email == u.Email {
+		return ErrEmailTaken
+	}
+	if _, err := a.users.UserByEmail(ctx, email); err == nil {
+		return ErrEmailTaken
+	} else if !errors.Is(err, ErrUserNotFound) {
+		return err
+	}
+	if err := a.allow(ctx, "change:acct:"+u.ID, a.limits.ResetPerAccount); err != nil {
+		return err
+	}
+	if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeChangeEmail); err != nil {
+		return err
+	}
+	tok, exp, err := a.newActionToken(ctx, PurposeChangeEmail, u.ID, email, a.verifyTTL)
+	if err != nil {
+		return err
+	}
+	if err := a.notifier.Notify(ctx, Message{Kind: MessageChangeEmail, To: email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
+		return err
+	}
+	a.notifyQuietly(ctx, Message{Kind: MessageEmailChangeRequested, To: u.Email, UserID: u.ID, TenantID: u.TenantID})
+	a.emit(ctx, Event{Type: EventEmailChangeRequest, UserID: u.ID, TenantID: u.TenantID, SessionID: c.SessionID})
+	return nil
+}
+
+// ConfirmEmailChange consumes an email-change token and moves the user to
+// the new, now verified, address. Errors: ErrInvalidToken, ErrEmailTaken
+// (someone registered the address meanwhile).
+func (a *Authenticator) ConfirmEmailChange(ctx context.Context, token string) (*User, error) {
+	if err := a.lifecycleReady(); err != nil {
+		return nil, err
+	}
+	t, u, err := a.lookupActionToken(ctx, PurposeChangeEmail, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.consumeActionToken(ctx, t); err != nil {
+		return nil, err
+	}
+	yes, now := true, a.now().UTC()
+	if u, err = a.users.UpdateUser(ctx, "", u.ID, UserUpdate{Email: &t.Email, Verified: &yes, At: now}); err != nil {
+		return nil, err
+	}
+	a.emit(ctx, Event{Type: EventEmailChanged, UserID: u.ID, TenantID: u.TenantID})
+	return u, nil
+}
+
+// notifyQuietly sends a notice whose failure must not fail the flow.
+func (a *Authenticator) notifyQuietly(ctx context.Context, m Message) {
+	if a.notifier == nil {
+		return
+	}
+	if err := a.notifier.Notify(ctx, m); err != nil {
+		a.log.WarnContext(ctx, "auth: notice not sent", "kind", string(m.Kind), "user", m.UserID, "error", err)
+	}
+}
