@@ -1,0 +1,91 @@
+package auth_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/authtest"
+	"github.com/maestro-ml/auth/store/memstore"
+	"github.com/stretchr/testify/require"
+)
+
+func enumerationSetup(t testing.TB) (*auth.Authenticator, *auth.Hasher) {
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	h, err := auth.NewHasher(auth.HasherConfig{})
+	require.NoError(t, err)
+	off := auth.Limit{Burst: -1}
+	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil,
+		auth.Config{Hasher: h, Limits: auth.Limits{LoginPerIP: off, LoginPerAccount: off}, Events: auth.NopSink{}})
+	_, err = a.Register(context.Background(), auth.RegisterRequest{Email: "known@example.com", Password: pw})
+	require.NoError(t, err)
+	return a, h
+}
+
+// TestLoginEnumeration checks that an unknown email and a wrong password
+// are indistinguishable: the same error value and exactly the same hashing
+// work (one argon2id computation at the configured parameters). It also
+// measures and reports both latency distributions; the timing itself is
+// asserted by the benchmarks, not here.
+func TestLoginEnumeration(t *testing.T) {
+	ctx := context.Background()
+	a, h := enumerationSetup(t)
+	try := func(email string) (error, uint64, time.Duration) {
+		before := auth.HashCount(h)
+		start := time.Now()
+		_, _, err := a.Login(ctx, auth.LoginRequest{Email: email, Password: "wrong password, surely"})
+		return err, auth.HashCount(h) - before, time.Since(start)
+	}
+	var known, unknown []time.Duration
+	for range 25 { // interleaved, so drift hits both alike
+		err1, n1, d1 := try("known@example.com")
+		err2, n2, d2 := try("unknown@example.com")
+		require.Equal(t, err1, err2, "the same error value")
+		require.Equal(t, auth.ErrInvalidCredentials, err1)
+		require.Equal(t, uint64(1), n1, "one argon2id computation for a wrong password")
+		require.Equal(t, uint64(1), n2, "and one for an unknown email")
+		known, unknown = append(known, d1), append(unknown, d2)
+	}
+	mk, mu := median(known), median(unknown)
+	t.Logf("wrong password: median %v, p10 %v, p90 %v", mk, pct(known, 10), pct(known, 90))
+	t.Logf("unknown email:  median %v, p10 %v, p90 %v", mu, pct(unknown, 10), pct(unknown, 90))
+	t.Logf("median difference: %.1f%%", 100*float64(mu-mk)/float64(mk))
+
+	err, n, _ := try("not an email at all")
+	require.Equal(t, auth.ErrInvalidCredentials, err)
+	require.Equal(t, uint64(1), n, "malformed input costs the same too")
+}
+
+func median(d []time.Duration) time.Duration { return pct(d, 50) }
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+// BenchmarkLogin compares a successful login with one argon2id hash at the
+// same parameters (BenchmarkHash), and the two failure paths with each
+// other: compare them with benchstat.
+func BenchmarkLogin(b *testing.B) {
+	ctx := context.Background()
+	for _, bc := range []struct{ name, email, password string }{
+		{"success", "known@example.com", pw},
+		{"wrong-password", "known@example.com", "wrong password, surely"},
+		{"unknown-email", "unknown@example.com", "wrong password, surely"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			a, _ := enumerationSetup(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _, err := a.Login(ctx, auth.LoginRequest{Email: bc.email, Password: bc.password})
+				if (err == nil) != (bc.password == pw) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
