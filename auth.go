@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/maestro-ml/auth/internal/ratelimit"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures an Authenticator. New validates and copies it. The zero
@@ -104,6 +106,16 @@ type Config struct {
 	// NopSink{} turns auditing off.
 	Events EventSink
 
+	// TracerProvider receives a span per flow (Authenticate only when the
+	// caller's span is sampled). Zero: otel.GetTracerProvider(), a no-op
+	// until the application installs an OpenTelemetry SDK.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives metrics: auth.logins by outcome,
+	// auth.authenticate.duration, auth.token_cache.lookups,
+	// auth.rate_limited and auth.refresh.reuse_detected. Zero:
+	// otel.GetMeterProvider(), a no-op until an SDK is installed.
+	MeterProvider metric.MeterProvider
+
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
 	// Logger receives security events (token and session IDs, never token
@@ -132,6 +144,7 @@ type Authenticator struct {
 	limiter         Limiter
 	limits          Limits
 	events          EventSink
+	tel             *telemetry
 	tokens          ActionTokenStore
 	notifier        Notifier
 	verifyTTL       time.Duration
@@ -240,6 +253,11 @@ func New(cfg Config) (*Authenticator, error) {
 	if a.events == nil {
 		a.events = SlogSink{Logger: a.log}
 	}
+	tel, err := newTelemetry(cfg.TracerProvider, cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("auth: creating OpenTelemetry instruments: %w", err)
+	}
+	a.tel = tel
 	if a.limiter == nil {
 		a.limiter = localLimiter{ratelimit.New(1<<20, a.now)}
 	}
@@ -321,7 +339,27 @@ type ClientInfo struct {
 // ErrTokenRevoked, or an error wrapping ErrUnavailable when the deny-list
 // cannot be read (unless Config.FailOpen).
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Claims, error) {
-	c, err := a.verify(token)
+	sampled := trace.SpanContextFromContext(ctx).IsSampled()
+	if !sampled && !a.tel.authDur.Enabled(ctx) {
+		return a.authenticate(ctx, token) // no telemetry: nothing added to the hot path
+	}
+	return a.authenticateObserved(ctx, token, sampled)
+}
+
+func (a *Authenticator) authenticateObserved(ctx context.Context, token string, sampled bool) (c *Claims, err error) {
+	start := time.Now()
+	if sampled {
+		var end func(*error)
+		ctx, end = a.span(ctx, "auth.Authenticate")
+		defer end(&err)
+	}
+	c, err = a.authenticate(ctx, token)
+	a.tel.recordAuthenticate(ctx, start, err)
+	return c, err
+}
+
+func (a *Authenticator) authenticate(ctx context.Context, token string) (*Claims, error) {
+	c, err := a.verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -341,10 +379,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Claims
 
 // verify returns the claims of a well-formed, correctly signed, unexpired
 // access token, from the verified-token cache when possible.
-func (a *Authenticator) verify(token string) (*Claims, error) {
+func (a *Authenticator) verify(ctx context.Context, token string) (*Claims, error) {
 	ks, now := a.keys.Load(), a.now()
 	if a.cache != nil && len(token) <= a.rules.maxBytes {
-		if c, ok := a.cache.get(ks, token, now, a.rules.skew); ok {
+		c, ok := a.cache.get(ks, token, now, a.rules.skew)
+		if a.tel.cache.Enabled(ctx) {
+			a.tel.cache.Add(ctx, 1, map[bool]metric.AddOption{true: a.tel.cacheHit, false: a.tel.cacheMiss}[ok])
+		}
+		if ok {
 			return c, nil
 		}
 	}
@@ -387,7 +429,9 @@ func (a *Authenticator) revocationTTL(now time.Time) time.Time {
 // tenantID (empty: the default tenant). The role never comes from the
 // caller. Errors: ErrInvalidEmail, a password policy error, ErrEmailTaken,
 // ErrTenantNotFound, ErrInvalidInput, *RateLimitError.
-func (a *Authenticator) Register(ctx context.Context, r RegisterRequest) (*User, error) {
+func (a *Authenticator) Register(ctx context.Context, r RegisterRequest) (_ *User, err error) {
+	ctx, end := a.span(ctx, "auth.Register")
+	defer end(&err)
 	if err := a.allowIP(ctx, "register", r.Client.IP, a.limits.RegisterPerIP); err != nil {
 		a.emit(ctx, Event{Type: EventRateLimited, Reason: "register_ip", IP: r.Client.IP, UserAgent: r.Client.UserAgent})
 		return nil, err
@@ -443,7 +487,9 @@ type NewUser struct {
 
 // CreateUser creates an active user with the given role, for administrators
 // and provisioning. Errors as for Register, plus ErrInvalidRole.
-func (a *Authenticator) CreateUser(ctx context.Context, n NewUser) (*User, error) {
+func (a *Authenticator) CreateUser(ctx context.Context, n NewUser) (_ *User, err error) {
+	ctx, end := a.span(ctx, "auth.CreateUser")
+	defer end(&err)
 	u, err := a.createUser(ctx, n)
 	if err == nil {
 		a.emit(ctx, Event{Type: EventUserCreated, UserID: u.ID, TenantID: u.TenantID, Reason: "role " + string(u.Role)})
@@ -521,7 +567,9 @@ type LoginRequest struct {
 // past the limit Login returns a *RateLimitError before looking at the
 // password, so a locked account answers the same whether the password is
 // right or wrong, and whether the account exists or not.
-func (a *Authenticator) Login(ctx context.Context, r LoginRequest) (*TokenPair, *User, error) {
+func (a *Authenticator) Login(ctx context.Context, r LoginRequest) (_ *TokenPair, _ *User, err error) {
+	ctx, end := a.span(ctx, "auth.Login")
+	defer end(&err)
 	pair, u, subject, event, reason, err := a.login(ctx, r)
 	e := Event{Type: event, Reason: reason, IP: r.Client.IP, UserAgent: r.Client.UserAgent}
 	if subject != nil {
@@ -657,7 +705,9 @@ type RefreshRequest struct {
 // the session and all its access tokens are revoked and ErrRefreshReused
 // returned. An unknown token is ErrInvalidToken; an expired or revoked
 // session is ErrTokenExpired or ErrTokenRevoked.
-func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (*TokenPair, error) {
+func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *TokenPair, err error) {
+	ctx, end := a.span(ctx, "auth.Refresh")
+	defer end(&err)
 	ev := Event{IP: r.Client.IP, UserAgent: r.Client.UserAgent}
 	if err := a.allowIP(ctx, "refresh", r.Client.IP, a.limits.RefreshPerIP); err != nil {
 		ev.Type, ev.Reason = EventRateLimited, "refresh_ip"
@@ -771,7 +821,9 @@ func (a *Authenticator) revokeSessions(ctx context.Context, r SessionRevocation)
 // Logout ends the session that issued c: its refresh token stops working
 // and its access tokens (including c's) are revoked. Logging out an
 // already-ended session succeeds.
-func (a *Authenticator) Logout(ctx context.Context, c *Claims) error {
+func (a *Authenticator) Logout(ctx context.Context, c *Claims) (err error) {
+	ctx, end := a.span(ctx, "auth.Logout")
+	defer end(&err)
 	now := a.now().UTC()
 	if err := a.revokeSessions(ctx, SessionRevocation{UserID: c.UserID, SessionID: c.SessionID, At: now}); err != nil {
 		return err
@@ -786,7 +838,9 @@ func (a *Authenticator) Logout(ctx context.Context, c *Claims) error {
 
 // LogoutAll ends every session of the user and revokes every access token
 // issued to them until now.
-func (a *Authenticator) LogoutAll(ctx context.Context, userID string) error {
+func (a *Authenticator) LogoutAll(ctx context.Context, userID string) (err error) {
+	ctx, end := a.span(ctx, "auth.LogoutAll")
+	defer end(&err)
 	if err := a.cutoff(ctx, userID, true); err != nil {
 		return err
 	}
@@ -807,8 +861,10 @@ func (a *Authenticator) cutoff(ctx context.Context, userID string, sessions bool
 }
 
 // RevokeToken deny-lists a single access token until it expires.
-func (a *Authenticator) RevokeToken(ctx context.Context, c *Claims) error {
-	err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeToken, ID: c.TokenID, At: a.now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
+func (a *Authenticator) RevokeToken(ctx context.Context, c *Claims) (err error) {
+	ctx, end := a.span(ctx, "auth.RevokeToken")
+	defer end(&err)
+	err = a.revocations.Revoke(ctx, Revocation{Kind: RevokeToken, ID: c.TokenID, At: a.now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
 	if err == nil {
 		a.emit(ctx, Event{Type: EventTokenRevoked, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})
 	}
@@ -833,7 +889,9 @@ func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]*Session
 
 // RevokeSession ends one of the user's sessions and its access tokens.
 // A session that is not the user's, or not live, is ErrSessionNotFound.
-func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID string) error {
+func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID string) (err error) {
+	ctx, end := a.span(ctx, "auth.RevokeSession")
+	defer end(&err)
 	if !ValidID(sessionID) {
 		return ErrSessionNotFound
 	}
@@ -854,7 +912,9 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 
 // RevokeOtherSessions ends every session of the user except keepSessionID
 // ("sign out other devices").
-func (a *Authenticator) RevokeOtherSessions(ctx context.Context, userID, keepSessionID string) error {
+func (a *Authenticator) RevokeOtherSessions(ctx context.Context, userID, keepSessionID string) (err error) {
+	ctx, end := a.span(ctx, "auth.RevokeOtherSessions")
+	defer end(&err)
 	if err := a.revokeSessions(ctx, SessionRevocation{UserID: userID, ExceptID: keepSessionID, At: a.now().UTC()}); err != nil {
 		return err
 	}
@@ -934,7 +994,9 @@ type AdminUpdate struct {
 // access tokens are revoked (deactivation also ends every session), and the
 // next refresh carries the new role. Errors: ErrUserNotFound (also for a
 // user of another tenant), ErrInvalidRole.
-func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string, upd AdminUpdate) (*User, error) {
+func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string, upd AdminUpdate) (_ *User, err error) {
+	ctx, end := a.span(ctx, "auth.UpdateUser")
+	defer end(&err)
 	if !ValidID(userID) || tenantID == "" {
 		return nil, ErrUserNotFound
 	}
@@ -976,7 +1038,9 @@ func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string,
 // EnsureDefaultTenant creates the default tenant (DefaultTenantID,
 // DefaultTenantSlug) if it does not exist, and returns it. Migrations
 // create it for SQL stores; call this once at start-up otherwise.
-func (a *Authenticator) EnsureDefaultTenant(ctx context.Context) (*Tenant, error) {
+func (a *Authenticator) EnsureDefaultTenant(ctx context.Context) (_ *Tenant, err error) {
+	ctx, end := a.span(ctx, "auth.EnsureDefaultTenant")
+	defer end(&err)
 	t, err := a.tenants.Tenant(ctx, DefaultTenantID)
 	if err == nil || !errors.Is(err, ErrTenantNotFound) {
 		return t, err
@@ -991,8 +1055,10 @@ func (a *Authenticator) EnsureDefaultTenant(ctx context.Context) (*Tenant, error
 
 // CreateTenant creates an active tenant. The slug must be 1 to 63 lower-case
 // letters, digits and hyphens. Errors: ErrInvalidInput, ErrTenantTaken.
-func (a *Authenticator) CreateTenant(ctx context.Context, name, slug string) (*Tenant, error) {
-	name, err := validateName(name)
+func (a *Authenticator) CreateTenant(ctx context.Context, name, slug string) (_ *Tenant, err error) {
+	ctx, end := a.span(ctx, "auth.CreateTenant")
+	defer end(&err)
+	name, err = validateName(name)
 	if err != nil || name == "" || !validSlug(slug) {
 		return nil, ErrInvalidInput
 	}

@@ -177,9 +177,7 @@ func ClientFromContext(ctx context.Context) (ClientInfo, bool) {
 
 // emit completes e from the context (time, client, actor) and records it.
 func (a *Authenticator) emit(ctx context.Context, e Event) {
-	if a.events == nil {
-		return
-	}
+	a.tel.recordEvent(ctx, e)
 	e.Time = a.now().UTC()
 	if c, ok := ClientFromContext(ctx); ok {
 		if e.IP == "" {

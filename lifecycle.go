@@ -164,7 +164,9 @@ var errActionToken = invalidToken("unknown, used or expired action token")
 // their email address (valid Config.VerifyTTL; a new request replaces older
 // tokens). An already verified user is not sent anything. Register calls
 // it when a Notifier is configured.
-func (a *Authenticator) RequestVerification(ctx context.Context, userID string) error {
+func (a *Authenticator) RequestVerification(ctx context.Context, userID string) (err error) {
+	ctx, end := a.span(ctx, "auth.RequestVerification")
+	defer end(&err)
 	if err := a.lifecycleReady(); err != nil {
 		return err
 	}
@@ -195,7 +197,9 @@ func (a *Authenticator) RequestVerification(ctx context.Context, userID string) 
 // VerifyEmail consumes a verification token and marks the user's address
 // verified. A token that is unknown, used, expired, or for an address the
 // user no longer has is ErrInvalidToken.
-func (a *Authenticator) VerifyEmail(ctx context.Context, token string) (*User, error) {
+func (a *Authenticator) VerifyEmail(ctx context.Context, token string) (_ *User, err error) {
+	ctx, end := a.span(ctx, "auth.VerifyEmail")
+	defer end(&err)
 	if err := a.lifecycleReady(); err != nil {
 		return nil, err
 	}
@@ -223,7 +227,9 @@ func (a *Authenticator) VerifyEmail(ctx context.Context, token string) (*User, e
 // written for unknown addresses), so neither the answer nor its timing
 // reveals which addresses are registered (OWASP ASVS 5.0 V6.4.1). It is
 // rate limited per client and per address (Config.Limits.Reset*).
-func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, client ClientInfo) error {
+func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, client ClientInfo) (err error) {
+	ctx, end := a.span(ctx, "auth.RequestPasswordReset")
+	defer end(&err)
 	if err := a.lifecycleReady(); err != nil {
 		return err
 	}
@@ -264,7 +270,9 @@ func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, 
 // ends and every access token is revoked; the address is marked verified,
 // since the token proved control of it. Errors: ErrInvalidToken, a
 // password policy error, ErrUserInactive.
-func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword string) error {
+func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword string) (err error) {
+	ctx, end := a.span(ctx, "auth.ResetPassword")
+	defer end(&err)
 	if err := a.lifecycleReady(); err != nil {
 		return err
 	}
@@ -311,7 +319,9 @@ func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword st
 // current one (attempts count against the login lockout). Every other
 // session of the user ends (OWASP ASVS 5.0 V7.4.3); c's session stays.
 // Errors: ErrInvalidCredentials, a password policy error, *RateLimitError.
-func (a *Authenticator) ChangePassword(ctx context.Context, c *Claims, current, newPassword string) error {
+func (a *Authenticator) ChangePassword(ctx context.Context, c *Claims, current, newPassword string) (err error) {
+	ctx, end := a.span(ctx, "auth.ChangePassword")
+	defer end(&err)
 	u, err := a.reauthenticate(ctx, c, current)
 	if err != nil {
 		return err
@@ -370,7 +380,9 @@ func (a *Authenticator) reauthenticate(ctx context.Context, c *Claims, password 
 // address and a notice to the current one. The address changes only when
 // ConfirmEmailChange is called with that token. Errors:
 // ErrInvalidCredentials, ErrInvalidEmail, ErrEmailTaken, *RateLimitError.
-func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, password, newEmail string) error {
+func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, password, newEmail string) (err error) {
+	ctx, end := a.span(ctx, "auth.RequestEmailChange")
+	defer end(&err)
 	if err := a.lifecycleReady(); err != nil {
 		return err
 	}
@@ -411,7 +423,9 @@ func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, passw
 // ConfirmEmailChange consumes an email-change token and moves the user to
 // the new, now verified, address. Errors: ErrInvalidToken, ErrEmailTaken
 // (someone registered the address meanwhile).
-func (a *Authenticator) ConfirmEmailChange(ctx context.Context, token string) (*User, error) {
+func (a *Authenticator) ConfirmEmailChange(ctx context.Context, token string) (_ *User, err error) {
+	ctx, end := a.span(ctx, "auth.ConfirmEmailChange")
+	defer end(&err)
 	if err := a.lifecycleReady(); err != nil {
 		return nil, err
 	}

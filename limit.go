@@ -142,7 +142,9 @@ func (a *Authenticator) allowIP(ctx context.Context, action, ip string, l Limit)
 
 // Unlock clears the login attempt counter of an email address, lifting a
 // lockout before it expires (an administrator's action).
-func (a *Authenticator) Unlock(ctx context.Context, email string) error {
+func (a *Authenticator) Unlock(ctx context.Context, email string) (err error) {
+	ctx, end := a.span(ctx, "auth.Unlock")
+	defer end(&err)
 	if err := a.limiter.Reset(ctx, "login:acct:"+limitAccount(email)); err != nil {
 		return err
 	}
