@@ -11,7 +11,7 @@ import (
 var (
 	// ErrInvalidCredentials is returned by Login when the email is unknown or
 	// the password is wrong. The two cases are indistinguishable on purpose
-	// (OWASP ASVS 5.0 V6.3.8).
+	// (OWASP ASVS 5.0 V6.3).
 	ErrInvalidCredentials = errors.New("auth: invalid email or password")
 	// ErrUserInactive is returned by Login and Refresh for a deactivated user,
 	// and only after the password has been verified.

@@ -225,7 +225,7 @@ func (a *Authenticator) VerifyEmail(ctx context.Context, token string) (_ *User,
 // belongs to an active user. It returns nil whether or not it does, and
 // does the same store work either way (an undeliverable decoy token is
 // written for unknown addresses), so neither the answer nor its timing
-// reveals which addresses are registered (OWASP ASVS 5.0 V6.4.1). It is
+// reveals which addresses are registered (OWASP ASVS 5.0 V6.4). It is
 // rate limited per client and per address (Config.Limits.Reset*).
 func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, client ClientInfo) (err error) {
 	ctx, end := a.span(ctx, "auth.RequestPasswordReset")
@@ -317,7 +317,7 @@ func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword st
 
 // ChangePassword sets a new password for the user of c after checking the
 // current one (attempts count against the login lockout). Every other
-// session of the user ends (OWASP ASVS 5.0 V7.4.3); c's session stays.
+// session of the user ends (OWASP ASVS 5.0 V7.4); c's session stays.
 // Errors: ErrInvalidCredentials, a password policy error, *RateLimitError.
 func (a *Authenticator) ChangePassword(ctx context.Context, c *Claims, current, newPassword string) (err error) {
 	ctx, end := a.span(ctx, "auth.ChangePassword")
