@@ -32,7 +32,7 @@ type Limiter interface {
 }
 
 // Limits are the rate limits the Authenticator applies (OWASP ASVS 5.0
-// V6.3.1, NIST SP 800-63B §5.2.2). A zero field takes the default given; a
+// V6.3, NIST SP 800-63B §5.2.2). A zero field takes the default given; a
 // negative Burst turns that limit off. Per-IP limits apply only when the
 // caller passes ClientInfo.IP; IPv6 addresses are grouped by /64.
 type Limits struct {
