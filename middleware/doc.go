@@ -1,0 +1,71 @@
+// Package middleware puts an *auth.Authenticator on HTTP: middleware that
+// authenticates and authorises requests, and handlers for registration,
+// login, refresh, logout, sessions, user administration and the key set,
+// for any router that takes Go 1.22 patterns (http.ServeMux, chi).
+//
+// # Protecting a router
+//
+// Three lines: mount the endpoints, make the middleware, wrap routes.
+//
+//	middleware.Mount(mux, a)                      // POST /api/v1/auth/login, ...
+//	authn := middleware.Authenticate(a)           // 401 unless a valid access token
+//	mux.Handle("GET /notes", authn(notesHandler)) // ClaimsFrom(r) inside
+//
+// With chi the middleware goes through Use:
+//
+//	middleware.Mount(r, a)
+//	r.With(middleware.Authenticate(a)).Get("/notes", notes)
+//
+// RequireRole(a, auth.RoleEditor) admits a role and those above it;
+// RequireTenant("tenant") and SameTenant keep each tenant to itself;
+// OptionalAuthenticate serves anonymous users too. openapi.yaml, at the
+// root of the repository, describes every endpoint, body and status.
+//
+// # Security model
+//
+// Access tokens travel in the Authorization header (RFC 6750 §2.1), never
+// in the URL: a query-string token is refused with 400, not ignored. In
+// cookie mode (WithCookies) they travel instead in HttpOnly, Secure,
+// SameSite=Strict cookies that scripts cannot read, the refresh cookie
+// limited to the refresh endpoint's path, and every unsafe request that a
+// cookie authenticates, and every login and refresh, must pass
+// http.CrossOriginProtection (Sec-Fetch-Site and Origin checks against
+// cross-site request forgery).
+//
+// Request bodies must be application/json, at most 16 KiB
+// (WithBodyLimit), valid UTF-8, one JSON object with case-sensitive,
+// unique, known field names and nothing after it. Registration cannot set
+// the role, tenant, active or verified flags. Administrative endpoints are
+// scoped to the caller's tenant: another tenant's user is "not found".
+//
+// # Errors
+//
+// Every error is an RFC 9457 application/problem+json response with type
+// "about:blank", the status phrase as title, a fixed detail and a stable
+// code; text from the error itself never reaches the client. A 401
+// carries WWW-Authenticate: Bearer (with error="invalid_token" for a bad,
+// expired or revoked token), 429 and 503 carry Retry-After. The mapping is
+// one table in errors.go:
+//
+//	400 the request does not match the schema: malformed_json, invalid_utf8,
+//	    trailing_data, unknown_field, duplicate_field, invalid_field_type,
+//	    missing_field, invalid_parameter, invalid_request (how the token
+//	    was sent)
+//	401 unauthenticated, unsupported_auth_scheme, invalid_token,
+//	    token_expired, invalid_credentials
+//	403 insufficient_role, role_above_caller, self_modification,
+//	    cross_origin, user_inactive, email_not_verified
+//	404 not_found, user_not_found, session_not_found
+//	409 email_taken, tenant_taken, conflict
+//	413 body_too_large
+//	415 unsupported_media_type
+//	422 the request is well-formed but refused by policy: invalid_email,
+//	    password_too_short, password_too_long, password_too_common,
+//	    password_too_close, password_encoding, password_policy,
+//	    invalid_role, tenant_not_found, invalid_input
+//	429 rate_limited (auth.RateLimitError)
+//	500 internal_error (logged with slog; the body says nothing more)
+//	503 unavailable, busy (auth.ErrUnavailable, auth.ErrBusy: fail closed)
+//
+// WriteError applies the same table in your own handlers.
+package middleware

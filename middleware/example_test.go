@@ -1,0 +1,191 @@
+package middleware_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/middleware"
+	"github.com/maestro-ml/auth/store/memstore"
+)
+
+// newAuthenticator returns an Authenticator over an in-memory store, and
+// the function that closes the store.
+func newAuthenticator() (*auth.Authenticator, func()) {
+	st := memstore.New()
+	key, err := auth.GenerateKey(auth.EdDSA)
+	if err != nil {
+		panic(err)
+	}
+	keys, err := auth.NewKeySet(key)
+	if err != nil {
+		panic(err)
+	}
+	a, err := auth.New(auth.Config{
+		Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		panic(err)
+	}
+	return a, func() { _ = st.Close() }
+}
+
+// send serves one request on h and returns the response.
+func send(h http.Handler, method, path, token, body string) *http.Response {
+	var r *http.Request
+	if body == "" {
+		r = httptest.NewRequest(method, path, nil)
+	} else {
+		r = httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec.Result()
+}
+
+// accessToken reads the access token of a login response.
+func accessToken(resp *http.Response) string {
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		panic(err)
+	}
+	return body.AccessToken
+}
+
+// notes is an application handler: the claims are in the request.
+func notes(w http.ResponseWriter, r *http.Request) {
+	c, _ := middleware.ClaimsFrom(r)
+	fmt.Fprintf(w, "notes for a %s of tenant %s\n", c.Role, middleware.TenantID(r))
+}
+
+// Protecting routes of an http.ServeMux: mount the endpoints, make the
+// middleware, wrap the routes.
+func Example() {
+	a, closeStore := newAuthenticator()
+	defer closeStore()
+
+	mux := http.NewServeMux()
+	middleware.Mount(mux, a)                                     // POST /api/v1/auth/login, ...
+	authn := middleware.Authenticate(a)                          // 401 without a valid token
+	mux.Handle("GET /api/notes", authn(http.HandlerFunc(notes))) // a protected route
+
+	creds := `{"email":"kate@example.com","password":"correct horse battery staple"}`
+	fmt.Println("register:", send(mux, "POST", "/api/v1/auth/register", "", creds).Status)
+	login := send(mux, "POST", "/api/v1/auth/login", "", creds)
+	fmt.Println("login:", login.Status)
+	token := accessToken(login)
+
+	anon := send(mux, "GET", "/api/notes", "", "")
+	fmt.Println("without a token:", anon.Status, anon.Header.Get("WWW-Authenticate"))
+	resp := send(mux, "GET", "/api/notes", token, "")
+	fmt.Print("with the token: ", resp.Status, " ")
+	_, _ = io.Copy(os.Stdout, resp.Body)
+
+	send(mux, "POST", "/api/v1/auth/logout", token, "")
+	fmt.Println("after logout:", send(mux, "GET", "/api/notes", token, "").Header.Get("WWW-Authenticate"))
+	// Output:
+	// register: 201 Created
+	// login: 200 OK
+	// without a token: 401 Unauthorized Bearer
+	// with the token: 200 OK notes for a viewer of tenant 00000000-0000-0000-0000-000000000001
+	// after logout: Bearer error="invalid_token"
+}
+
+// Protecting routes of a chi router: the same three lines, with the
+// middleware in With (or Use in a Group).
+func Example_chi() {
+	a, closeStore := newAuthenticator()
+	defer closeStore()
+
+	r := chi.NewRouter()
+	middleware.Mount(r, a)                 // POST /api/v1/auth/login, ...
+	authn := middleware.Authenticate(a)    // 401 without a valid token
+	r.With(authn).Get("/api/notes", notes) // a protected route
+	r.Group(func(r chi.Router) {           // or a group of them,
+		r.Use(authn, middleware.RequireRole(a, auth.RoleAdmin)) // for administrators only
+		r.Get("/api/admin/stats", notes)
+	})
+
+	creds := `{"email":"kate@example.com","password":"correct horse battery staple"}`
+	fmt.Println("register:", send(r, "POST", "/api/v1/auth/register", "", creds).Status)
+	token := accessToken(send(r, "POST", "/api/v1/auth/login", "", creds))
+	fmt.Println("without a token:", send(r, "GET", "/api/notes", "", "").Status)
+	fmt.Println("with the token:", send(r, "GET", "/api/notes", token, "").Status)
+	fmt.Println("admin route:", send(r, "GET", "/api/admin/stats", token, "").Status)
+	fmt.Println("sessions:", send(r, "GET", "/api/v1/auth/sessions", token, "").Status)
+	// Output:
+	// register: 201 Created
+	// without a token: 401 Unauthorized
+	// with the token: 200 OK
+	// admin route: 403 Forbidden
+	// sessions: 200 OK
+}
+
+// Tenant scoping for routes that name a tenant: a token of tenant A never
+// reaches tenant B's resources, which answer 404 as if they did not exist.
+func ExampleRequireTenant() {
+	a, closeStore := newAuthenticator()
+	defer closeStore()
+
+	mux := http.NewServeMux()
+	middleware.Mount(mux, a)
+	authn := middleware.Authenticate(a)
+	mux.Handle("GET /api/tenants/{tenant}/notes", authn(middleware.RequireTenant("tenant")(http.HandlerFunc(notes))))
+
+	creds := `{"email":"kate@example.com","password":"correct horse battery staple"}`
+	send(mux, "POST", "/api/v1/auth/register", "", creds)
+	token := accessToken(send(mux, "POST", "/api/v1/auth/login", "", creds))
+	fmt.Println("own tenant:", send(mux, "GET", "/api/tenants/"+auth.DefaultTenantID+"/notes", token, "").Status)
+	fmt.Println("other tenant:", send(mux, "GET", "/api/tenants/0198c2a4-0000-7000-8000-000000000000/notes", token, "").Status)
+	// Output:
+	// own tenant: 200 OK
+	// other tenant: 404 Not Found
+}
+
+// Behind a reverse proxy, the client's address is the right-most address
+// in X-Forwarded-For that is not one of your proxies.
+func ExampleIPResolver_ClientIP() {
+	proxies, err := middleware.ParseTrustedProxies("10.0.0.0/8")
+	if err != nil {
+		panic(err)
+	}
+	ips := middleware.IPResolver{TrustedProxies: proxies}
+
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.0.0.5:41000"                                   // the proxy
+	r.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.0.0.9") // 6.6.6.6 was forged by the client
+	fmt.Println(ips.ClientIP(r))
+
+	r.RemoteAddr = "198.51.100.2:5000" // not a proxy: its header is ignored
+	fmt.Println(ips.ClientIP(r))
+	// Output:
+	// 203.0.113.7
+	// 198.51.100.2
+}
+
+// WriteError answers an Authenticator error in your own handler exactly as
+// the mounted endpoints do.
+func ExampleWriteError() {
+	rec := httptest.NewRecorder()
+	middleware.WriteError(rec, httptest.NewRequest("POST", "/", nil), &auth.RateLimitError{RetryAfter: 2500 * time.Millisecond})
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"), "Retry-After:", rec.Header().Get("Retry-After"))
+	fmt.Print(rec.Body.String())
+	// Output:
+	// 429 application/problem+json Retry-After: 3
+	// {"type":"about:blank","title":"Too Many Requests","status":429,"detail":"Too many attempts; retry after the time in Retry-After.","code":"rate_limited"}
+}

@@ -1,0 +1,243 @@
+package middleware
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/maestro-ml/auth"
+)
+
+// Defaults of the options.
+const (
+	// DefaultPrefix is the path under which Mount registers the endpoints.
+	DefaultPrefix = "/api/v1/auth"
+	// DefaultJWKSPath is where Mount serves the JSON Web Key Set: the
+	// well-known location of RFC 8615, outside the prefix.
+	DefaultJWKSPath = "/.well-known/jwks.json"
+	// DefaultBodyLimit is the largest request body the handlers read.
+	DefaultBodyLimit = 16 << 10
+	// DefaultAccessCookie is the name of the access-token cookie. The
+	// "__Host-" prefix makes browsers insist on Secure, Path=/ and no
+	// Domain, so a sibling subdomain cannot plant or overwrite it
+	// (RFC 6265bis §4.1.3.2).
+	DefaultAccessCookie = "__Host-access_token"
+	// DefaultRefreshCookie is the name of the refresh-token cookie. It has
+	// a narrow Path, so it takes the "__Secure-" prefix instead.
+	DefaultRefreshCookie = "__Secure-refresh_token"
+)
+
+// Option configures Authenticate, OptionalAuthenticate, Mount and the
+// handler constructors. An option that does not concern a constructor is
+// ignored by it. Pass the same options to Authenticate and Mount: the
+// middleware must read the cookies the handlers set.
+//
+// Constructors panic on an invalid option (a malformed prefix, a cookie
+// name the browser would refuse, an unknown role), as http.ServeMux panics
+// on a malformed pattern: these are programming errors, found at start-up.
+type Option func(*config)
+
+// Cookies configures cookie mode (see WithCookies). The zero value is the
+// secure default.
+type Cookies struct {
+	// SameSite is http.SameSiteStrictMode or http.SameSiteLaxMode; any
+	// other value panics. Zero: Strict. Lax lets the cookies accompany
+	// top-level navigations from other sites (links into the app); the
+	// cross-origin check below still guards unsafe methods.
+	SameSite http.SameSite
+	// AccessName is the name of the access-token cookie, set with Path=/.
+	// Zero: DefaultAccessCookie.
+	AccessName string
+	// RefreshName is the name of the refresh-token cookie, set with the
+	// Path of the refresh endpoint only, so browsers send it nowhere else.
+	// A "__Host-" name is refused (that prefix requires Path=/).
+	// Zero: DefaultRefreshCookie.
+	RefreshName string
+	// CrossOrigin is the cross-site request forgery check applied to
+	// unsafe requests in cookie mode. Zero: http.NewCrossOriginProtection(),
+	// which admits same-origin requests and requests without browser
+	// headers (non-browser clients) only. Use AddTrustedOrigin on one of
+	// your own to admit other origins.
+	CrossOrigin *http.CrossOriginProtection
+}
+
+type config struct {
+	prefix     string
+	jwksPath   string
+	bodyLimit  int64
+	cookies    *cookieConfig
+	enumSafe   bool
+	noRegister bool
+	adminRole  auth.Role
+	ips        IPResolver
+	log        *slog.Logger
+	now        func() time.Time
+	jwksMaxAge time.Duration
+}
+
+type cookieConfig struct {
+	sameSite    http.SameSite
+	accessName  string
+	refreshName string
+	refreshPath string
+	csrf        *http.CrossOriginProtection
+}
+
+// WithPrefix sets the path under which Mount registers the endpoints. It
+// must start with "/" and not end with one. Default: DefaultPrefix.
+func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
+
+// WithJWKSPath sets where Mount serves the JSON Web Key Set; "" serves it
+// nowhere. Default: DefaultJWKSPath.
+func WithJWKSPath(path string) Option { return func(c *config) { c.jwksPath = path } }
+
+// WithBodyLimit sets the largest request body, in bytes, the handlers
+// read; larger bodies get 413. It must be positive. Default:
+// DefaultBodyLimit (16 KiB).
+func WithBodyLimit(n int64) Option { return func(c *config) { c.bodyLimit = n } }
+
+// WithCookies turns on cookie mode: login and refresh set the access and
+// refresh tokens as HttpOnly, Secure, SameSite cookies instead of
+// returning them in the body, the middleware accepts the access cookie as
+// well as the Authorization header (one or the other, never both), and
+// logout clears them. Every unsafe request that a cookie authenticates,
+// and every login and refresh, must then pass the cross-origin check of
+// ck.CrossOrigin (OWASP ASVS 5.0 V3.5), or gets 403.
+func WithCookies(ck Cookies) Option {
+	return func(c *config) {
+		c.cookies = &cookieConfig{sameSite: ck.SameSite, accessName: ck.AccessName, refreshName: ck.RefreshName, csrf: ck.CrossOrigin}
+	}
+}
+
+// WithEnumerationSafeRegistration makes registration answer a taken email
+// address exactly like a successful registration: 202 Accepted with the
+// same body and no user data, so that the endpoint cannot be used to find
+// out who has an account (OWASP ASVS 5.0 V6.3.8). Both outcomes cost one
+// password hash. The Authenticator's Config.Notifier then tells the
+// address's owner: a verification message for a new account, an "account
+// exists" notice for a taken one. Default: 201 with the user, or 409
+// email_taken.
+func WithEnumerationSafeRegistration() Option { return func(c *config) { c.enumSafe = true } }
+
+// WithoutRegistration leaves the register endpoint out of Mount, for
+// applications whose administrators create the accounts.
+func WithoutRegistration() Option { return func(c *config) { c.noRegister = true } }
+
+// WithAdminRole sets the role the user-administration endpoints require.
+// It must be one of the Authenticator's roles. Default: auth.RoleAdmin.
+func WithAdminRole(role auth.Role) Option { return func(c *config) { c.adminRole = role } }
+
+// WithIPResolver sets how the handlers find the client's address, which
+// they pass to the Authenticator for sessions and per-client rate limits.
+// Default: the zero IPResolver, which trusts no proxy and uses the
+// connection's address.
+func WithIPResolver(r IPResolver) Option { return func(c *config) { c.ips = r } }
+
+// WithLogger sets the logger: internal errors at Error, unavailable
+// stores at Warn, refused requests at Debug. Nothing secret is logged: no
+// token, password, query string or request body. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithClock sets the clock used for expires_in and cookie lifetimes. Give
+// it the Authenticator's Config.Now. Default: time.Now.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithJWKSMaxAge sets the Cache-Control max-age of the key set. Keep it
+// well below Config.AccessTTL minus the time a new signing key is
+// published before use. Zero or negative: no-cache (revalidate with the
+// ETag every time). Default: 5 minutes.
+func WithJWKSMaxAge(d time.Duration) Option { return func(c *config) { c.jwksMaxAge = d } }
+
+// newConfig applies opts over the defaults and validates the result,
+// panicking on a programming error.
+func newConfig(opts []Option) *config {
+	c := &config{
+		prefix:     DefaultPrefix,
+		jwksPath:   DefaultJWKSPath,
+		bodyLimit:  DefaultBodyLimit,
+		adminRole:  auth.RoleAdmin,
+		jwksMaxAge: 5 * time.Minute,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	switch {
+	case !validPath(c.prefix):
+		panic(fmt.Sprintf("middleware: prefix %q must start with / and not end with /", c.prefix))
+	case c.jwksPath != "" && !validPath(c.jwksPath):
+		panic(fmt.Sprintf("middleware: JWKS path %q must start with / and not end with /", c.jwksPath))
+	case c.bodyLimit <= 0:
+		panic("middleware: body limit must be positive")
+	}
+	for _, p := range c.ips.TrustedProxies {
+		if !p.IsValid() {
+			panic("middleware: invalid trusted proxy prefix")
+		}
+	}
+	if cc := c.cookies; cc != nil {
+		switch cc.sameSite {
+		case 0, http.SameSiteStrictMode:
+			cc.sameSite = http.SameSiteStrictMode
+		case http.SameSiteLaxMode:
+		default:
+			panic("middleware: Cookies.SameSite must be Strict or Lax")
+		}
+		if cc.accessName == "" {
+			cc.accessName = DefaultAccessCookie
+		}
+		if cc.refreshName == "" {
+			cc.refreshName = DefaultRefreshCookie
+		}
+		if !validCookieName(cc.accessName) || !validCookieName(cc.refreshName) || cc.accessName == cc.refreshName {
+			panic("middleware: cookie names must be distinct, non-empty HTTP tokens")
+		}
+		if hasPrefixFold(cc.refreshName, "__Host-") {
+			panic("middleware: the refresh cookie has a narrow Path and cannot take the __Host- prefix")
+		}
+		cc.refreshPath = c.prefix + "/refresh"
+		if cc.csrf == nil {
+			cc.csrf = http.NewCrossOriginProtection()
+		}
+	}
+	return c
+}
+
+func validPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasSuffix(p, "/") && !strings.ContainsAny(p, " \t{}?#")
+}
+
+// validCookieName reports whether name is an RFC 9110 token, as RFC 6265
+// requires of cookie names.
+func validCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenChar(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
