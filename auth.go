@@ -312,6 +312,9 @@ type TokenPair struct {
 	AccessToken string `json:"access_token"`
 	// TokenType is always "Bearer".
 	TokenType string `json:"token_type"`
+	// IssuedAt is when the pair was issued, by the Authenticator's clock;
+	// ExpiresAt.Sub(IssuedAt) is the access token's lifetime.
+	IssuedAt time.Time `json:"issued_at"`
 	// ExpiresAt is when the access token expires.
 	ExpiresAt time.Time `json:"expires_at"`
 	// RefreshToken is the new refresh token. It is empty when Refresh
@@ -414,7 +417,7 @@ func (a *Authenticator) issue(u *User, s *Session, now time.Time, rt string) (*T
 		return nil, fmt.Errorf("auth: signing access token: %w", err)
 	}
 	return &TokenPair{
-		AccessToken: tok, TokenType: "Bearer", ExpiresAt: c.ExpiresAt, RefreshToken: rt,
+		AccessToken: tok, TokenType: "Bearer", IssuedAt: now, ExpiresAt: c.ExpiresAt, RefreshToken: rt,
 		RefreshExpiresAt: s.IdleExpiresAt, SessionID: s.ID,
 	}, nil
 }

@@ -526,7 +526,7 @@ func (s *server) refresh() http.Handler {
 // writeTokens writes a token response for pair (and u, on login), setting
 // the cookies in cookie mode.
 func (s *server) writeTokens(w http.ResponseWriter, r *http.Request, pair *auth.TokenPair, u *auth.User) {
-	now := s.c.now()
+	now := pair.IssuedAt // the Authenticator's clock
 	resp := tokenResponse{
 		AccessToken: pair.AccessToken, TokenType: pair.TokenType, RefreshToken: pair.RefreshToken,
 		ExpiresIn: max(int64(pair.ExpiresAt.Sub(now).Round(time.Second)/time.Second), 0), SessionID: pair.SessionID,

@@ -787,7 +787,7 @@ func TestHandlerConstructors(t *testing.T) {
 func TestMountOnChi(t *testing.T) {
 	e := newEnv(t)
 	r := chi.NewRouter()
-	middleware.Mount(r, e.a, middleware.WithClock(e.clock.Now))
+	middleware.Mount(r, e.a)
 	serve := func(method, path, token string, body any) *httptest.ResponseRecorder {
 		rq := req(method, path, body)
 		if token != "" {

@@ -132,7 +132,7 @@ func newEnvWith(t *testing.T, ec envConfig) *env {
 	a := authtest.NewAuthenticator(t, stores, clock, ec.cfg)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts := append([]middleware.Option{middleware.WithClock(clock.Now), middleware.WithLogger(logger)}, ec.opts...)
+	opts := append([]middleware.Option{middleware.WithLogger(logger)}, ec.opts...)
 	mux := http.NewServeMux()
 	middleware.Mount(mux, a, opts...)
 	authn := middleware.Authenticate(a, opts...)

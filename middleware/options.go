@@ -73,7 +73,6 @@ type config struct {
 	adminRole  auth.Role
 	ips        IPResolver
 	log        *slog.Logger
-	now        func() time.Time
 	jwksMaxAge time.Duration
 }
 
@@ -140,10 +139,6 @@ func WithIPResolver(r IPResolver) Option { return func(c *config) { c.ips = r } 
 // token, password, query string or request body. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
-// WithClock sets the clock used for expires_in and cookie lifetimes. Give
-// it the Authenticator's Config.Now. Default: time.Now.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
-
 // WithJWKSMaxAge sets the Cache-Control max-age of the key set. Keep it
 // well below Config.AccessTTL minus the time a new signing key is
 // published before use. Zero or negative: no-cache (revalidate with the
@@ -167,9 +162,6 @@ func newConfig(opts []Option) *config {
 	}
 	if c.log == nil {
 		c.log = slog.Default()
-	}
-	if c.now == nil {
-		c.now = time.Now
 	}
 	switch {
 	case !validPath(c.prefix):
