@@ -105,6 +105,9 @@ type Config struct {
 	// (see EventSink for the guarantees). Zero: SlogSink over Logger;
 	// NopSink{} turns auditing off.
 	Events EventSink
+	// AuditLog, if set, answers AuditEvents (the admin's view of the log).
+	// It is usually also in Events (directly, or through NewAsyncSink).
+	AuditLog AuditLog
 
 	// TracerProvider receives a span per flow (Authenticate only when the
 	// caller's span is sampled). Zero: otel.GetTracerProvider(), a no-op
@@ -145,6 +148,7 @@ type Authenticator struct {
 	limits          Limits
 	events          EventSink
 	tel             *telemetry
+	audit           AuditLog
 	tokens          ActionTokenStore
 	notifier        Notifier
 	verifyTTL       time.Duration
@@ -181,6 +185,7 @@ func New(cfg Config) (*Authenticator, error) {
 		limiter:         cfg.Limiter,
 		limits:          cfg.Limits.withDefaults(),
 		events:          cfg.Events,
+		audit:           cfg.AuditLog,
 		tokens:          cfg.Tokens,
 		notifier:        cfg.Notifier,
 		verifyTTL:       orDefault(cfg.VerifyTTL, 24*time.Hour),

@@ -207,3 +207,36 @@ func TestFailingSinkNeverFailsTheAction(t *testing.T) {
 	close(slow.release)
 	require.NoError(t, async.Close())
 }
+
+func TestAuditEvents(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil, auth.Config{Events: st, AuditLog: st})
+	u, err := a.Register(ctx, auth.RegisterRequest{Email: "audit@example.com", Password: pw})
+	require.NoError(t, err)
+	for range 3 {
+		_, _, err = a.Login(ctx, auth.LoginRequest{Email: "audit@example.com", Password: pw})
+		require.NoError(t, err)
+	}
+	page, next, err := a.AuditEvents(ctx, auth.EventQuery{TenantID: u.TenantID, Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, page, 2)
+	require.Equal(t, auth.EventLoginSucceeded, page[0].Type)
+	require.NotEmpty(t, next)
+	rest, next, err := a.AuditEvents(ctx, auth.EventQuery{TenantID: u.TenantID, Before: next})
+	require.NoError(t, err)
+	require.Empty(t, next)
+	require.Len(t, rest, 2)
+	require.Equal(t, auth.EventUserRegistered, rest[1].Type, "who did what, and when: the whole history")
+
+	other, _, err := a.AuditEvents(ctx, auth.EventQuery{TenantID: "00000000-0000-0000-0000-000000000099"})
+	require.NoError(t, err)
+	require.Empty(t, other, "scoped to the tenant")
+	_, _, err = a.AuditEvents(ctx, auth.EventQuery{TenantID: u.TenantID, Limit: 500})
+	require.ErrorIs(t, err, auth.ErrInvalidInput)
+
+	plain := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil, auth.Config{})
+	_, _, err = plain.AuditEvents(ctx, auth.EventQuery{TenantID: u.TenantID})
+	require.ErrorIs(t, err, auth.ErrNotConfigured)
+}

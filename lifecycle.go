@@ -106,9 +106,10 @@ func (n LogNotifier) Notify(ctx context.Context, m Message) error {
 	return nil
 }
 
-// ErrNotConfigured is returned by account-lifecycle flows when Config.Tokens
-// or Config.Notifier is missing.
-var ErrNotConfigured = errors.New("auth: Config.Tokens and Config.Notifier are required for this flow")
+// ErrNotConfigured is returned by a flow whose optional dependency is
+// missing: Config.Tokens and Config.Notifier for the account-lifecycle
+// flows, Config.AuditLog for AuditEvents.
+var ErrNotConfigured = errors.New("auth: this feature is not configured")
 
 func (a *Authenticator) lifecycleReady() error {
 	if a.tokens == nil || a.notifier == nil {

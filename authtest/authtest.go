@@ -34,14 +34,16 @@ type Stores struct {
 	// Tokens, if set with Users, Tenants, Sessions and Revocations, is
 	// checked by TestActionTokenStore and TestLifecycle.
 	Tokens auth.ActionTokenStore
+	// AuditLog, if set, is checked by TestAuditLog.
+	AuditLog auth.AuditLog
 	// Limiter, if set, is checked by TestLimiter. NewAuthenticator does
 	// not use it: each Authenticator it builds counts attempts on its own.
 	Limiter auth.Limiter
 }
 
 // TestStores runs TestUserStore, TestSessionStore, TestRevocationStore,
-// TestLimiter, TestFlows, TestActionTokenStore and TestLifecycle for the
-// stores that are set.
+// TestLimiter, TestAuditLog, TestFlows, TestActionTokenStore and
+// TestLifecycle for the stores that are set.
 func TestStores(t *testing.T, st Stores) {
 	t.Helper()
 	if st.Users != nil && st.Tenants != nil {
@@ -52,6 +54,9 @@ func TestStores(t *testing.T, st Stores) {
 	}
 	if st.Revocations != nil {
 		t.Run("RevocationStore", func(t *testing.T) { TestRevocationStore(t, st.Revocations) })
+	}
+	if st.AuditLog != nil {
+		t.Run("AuditLog", func(t *testing.T) { TestAuditLog(t, st.AuditLog, nil) })
 	}
 	if st.Limiter != nil {
 		t.Run("Limiter", func(t *testing.T) { TestLimiter(t, st.Limiter) })

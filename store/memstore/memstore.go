@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/internal/ratelimit"
 )
@@ -23,6 +24,7 @@ var (
 	_ auth.Sweeper          = (*Store)(nil)
 	_ auth.Limiter          = (*Store)(nil)
 	_ auth.ActionTokenStore = (*Store)(nil)
+	_ auth.AuditLog         = (*Store)(nil)
 )
 
 // Option configures a Store.
@@ -31,6 +33,10 @@ type Option func(*Store)
 // WithSweepInterval sets how often expired sessions and revocations are
 // removed. Zero or negative disables the janitor. Default: one minute.
 func WithSweepInterval(d time.Duration) Option { return func(s *Store) { s.sweepEvery = d } }
+
+// WithAuditCapacity sets how many audit events the store keeps; older ones
+// are dropped. Default: 10000.
+func WithAuditCapacity(n int) Option { return func(s *Store) { s.auditCap = max(n, 1) } }
 
 // WithClock sets the clock the janitor uses. Default: time.Now.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
@@ -51,6 +57,11 @@ type Store struct {
 	revoked map[revKey]auth.Revocation
 
 	limits *ratelimit.Table
+
+	amu      sync.RWMutex
+	audit    []auth.StoredEvent // ring, oldest overwritten
+	auditCap int
+	auditN   int // events ever recorded
 
 	sweepEvery time.Duration
 	now        func() time.Time
@@ -74,6 +85,7 @@ func New(opts ...Option) *Store {
 		actions:    map[string]*auth.ActionToken{},
 		revoked:    map[revKey]auth.Revocation{},
 		sweepEvery: time.Minute,
+		auditCap:   10000,
 		now:        time.Now,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -551,4 +563,46 @@ func (s *Store) DeleteActionTokens(ctx context.Context, userID string, purpose a
 		}
 	}
 	return nil
+}
+
+// Record implements auth.EventSink: it keeps the event, dropping the
+// oldest beyond the audit capacity.
+func (s *Store) Record(_ context.Context, e auth.Event) {
+	se := auth.StoredEvent{ID: uuid.Must(uuid.NewV7()).String(), Event: e}
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	if len(s.audit) < s.auditCap {
+		s.audit = append(s.audit, se)
+	} else {
+		s.audit[s.auditN%s.auditCap] = se
+	}
+	s.auditN++
+}
+
+// AuditEvents implements auth.AuditLog.
+func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.StoredEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.amu.RLock()
+	defer s.amu.RUnlock()
+	var out []auth.StoredEvent
+	for i := range len(s.audit) {
+		// Walk newest first.
+		e := s.audit[((s.auditN-1-i)%s.auditCap+s.auditCap)%s.auditCap]
+		switch {
+		case e.TenantID != q.TenantID,
+			q.UserID != "" && e.UserID != q.UserID && e.ActorID != q.UserID,
+			q.Type != "" && e.Type != q.Type,
+			!q.Since.IsZero() && e.Time.Before(q.Since),
+			!q.Until.IsZero() && !e.Time.Before(q.Until),
+			q.Before != "" && e.ID >= q.Before:
+			continue
+		}
+		out = append(out, e)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out, nil
 }

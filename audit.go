@@ -1,0 +1,73 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// StoredEvent is an Event kept by an AuditLog, with the ID it was stored
+// under (time-ordered).
+type StoredEvent struct {
+	ID string `json:"id"`
+	Event
+}
+
+// EventQuery selects a page of a tenant's audit events, newest first.
+type EventQuery struct {
+	// TenantID is required: audit logs are read per tenant.
+	TenantID string
+	// UserID, if set, keeps events whose subject or actor is that user.
+	UserID string
+	// Type, if set, keeps events of that type.
+	Type EventType
+	// Since and Until, if set, bound the event time: Since <= Time < Until.
+	Since, Until time.Time
+	// Before is the cursor: the ID of the last event of the previous page.
+	Before string
+	// Limit is the page size, 1 to 100. Zero: 50.
+	Limit int
+}
+
+// AuditLog is an EventSink that also answers queries: bunstore keeps
+// events in a table, memstore in a bounded ring. Stores that write to a
+// database should be wrapped in NewAsyncSink for Config.Events, and given
+// unwrapped as Config.AuditLog for reading.
+type AuditLog interface {
+	EventSink
+	// AuditEvents returns up to q.Limit events matching q, newest first.
+	AuditEvents(ctx context.Context, q EventQuery) ([]StoredEvent, error)
+}
+
+// AuditEvents returns a page of the tenant's audit events, newest first,
+// and the cursor of the next page ("" on the last). It needs
+// Config.AuditLog (ErrNotConfigured otherwise); the query is always
+// scoped to q.TenantID. Errors: ErrInvalidInput for a bad limit or cursor.
+func (a *Authenticator) AuditEvents(ctx context.Context, q EventQuery) ([]StoredEvent, string, error) {
+	if a.audit == nil {
+		return nil, "", ErrNotConfigured
+	}
+	if !ValidID(q.TenantID) {
+		return nil, "", ErrTenantNotFound
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = 50
+	case q.Limit < 0 || q.Limit > 100:
+		return nil, "", ErrInvalidInput
+	}
+	if (q.Before != "" && !ValidID(q.Before)) || (q.UserID != "" && !ValidID(q.UserID)) || len(q.Type) > 64 {
+		return nil, "", ErrInvalidInput
+	}
+	limit := q.Limit
+	q.Limit++
+	evs, err := a.audit.AuditEvents(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(evs) > limit {
+		evs = evs[:limit]
+		next = evs[limit-1].ID
+	}
+	return evs, next, nil
+}
