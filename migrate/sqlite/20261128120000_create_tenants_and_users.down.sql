@@ -1,0 +1,5 @@
+DROP TABLE auth_users;
+
+--bun:split
+
+DROP TABLE auth_tenants;

@@ -1,0 +1,172 @@
+package bunstore_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/migrate"
+	"github.com/maestro-ml/auth/store/bunstore"
+	"github.com/maestro-ml/auth/store/bunstore/internal/dbtest"
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/schema"
+)
+
+// pg is this run's own schema in the test database (dbtest.PostgresURL).
+var pg *dbtest.Postgres
+
+func TestMain(m *testing.M) {
+	var err error
+	if pg, err = dbtest.NewPostgres(); err != nil {
+		fmt.Fprintln(os.Stderr, "bunstore tests need PostgreSQL:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := pg.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "dropping the test schema:", err)
+	}
+	os.Exit(code)
+}
+
+func TestPostgres(t *testing.T) {
+	dbtest.Store(t, pg.Open)
+}
+
+// TestPostgresQueryPlans checks that every look-up path uses an index.
+func TestPostgresQueryPlans(t *testing.T) {
+	ctx := context.Background()
+	db := pg.Fresh(t)(t)
+	require.NoError(t, migrate.Up(ctx, db, migrate.WithLogger(dbtest.Logger())))
+	// Enough users, spread over tenants, for the planner to prefer the
+	// listing index to the primary key.
+	_, err := db.ExecContext(ctx, `INSERT INTO auth_tenants (id, name, slug)
+		SELECT ('00000000-0000-0000-0000-0000000001' || lpad(i::text, 2, '0'))::uuid, 't', 't' || i FROM generate_series(1, 20) i`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO auth_users (id, tenant_id, email, password_hash)
+		SELECT gen_random_uuid(), ('00000000-0000-0000-0000-0000000001' || lpad((i % 20 + 1)::text, 2, '0'))::uuid, 'u' || i || '@x.y', 'x'
+		FROM generate_series(1, 4000) i`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, "ANALYZE")
+	require.NoError(t, err)
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "SET enable_seqscan = off")
+	require.NoError(t, err)
+	h := `'\x00'::bytea`
+	for q, index := range map[string]string{
+		"SELECT * FROM auth_users WHERE email = 'a@b.c'": "auth_users_email_key",
+		"SELECT * FROM auth_users WHERE tenant_id = '00000000-0000-0000-0000-000000000101' AND id > '00000000-0000-0000-0000-000000000000' ORDER BY id LIMIT 21": "auth_users_tenant_id_idx",
+		"SELECT * FROM auth_sessions WHERE refresh_hash = " + h + " OR previous_hash = " + h:                                                                     "auth_sessions_previous_hash_idx",
+		"SELECT * FROM auth_sessions WHERE user_id = '00000000-0000-0000-0000-000000000101' ORDER BY created_at DESC":                                            "auth_sessions_user_id_idx",
+		"DELETE FROM auth_sessions WHERE idle_expires_at <= now() OR expires_at <= now()":                                                                        "auth_sessions_idle_expires_at_idx",
+		"DELETE FROM auth_revocations WHERE expires_at <= now()":                                                                                                 "auth_revocations_expires_at_idx",
+		"SELECT kind, revoked_at FROM auth_revocations WHERE ((kind = 1 AND id = 'a') OR (kind = 2 AND id = 'b') OR (kind = 3 AND id = 'c'))":                    "auth_revocations_pkey",
+	} {
+		rows, err := conn.QueryContext(ctx, "EXPLAIN "+q)
+		require.NoError(t, err)
+		var plan strings.Builder
+		for rows.Next() {
+			var line string
+			require.NoError(t, rows.Scan(&line))
+			plan.WriteString(line + "\n")
+		}
+		require.NoError(t, rows.Err())
+		require.Contains(t, plan.String(), index, q)
+	}
+}
+
+func TestPostgresUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+
+	db := dbtest.OpenPostgres("postgres://postgres@"+addr+"/test?sslmode=disable&dial_timeout=500ms", "")
+	defer db.Close()
+	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
+	require.NoError(t, err, "New does not touch PostgreSQL")
+	defer st.Close()
+
+	ctx := context.Background()
+	start := time.Now()
+	_, err = st.UserByEmail(ctx, "kate@example.com")
+	dbtest.RequireClean(t, err, auth.ErrUnavailable)
+	_, err = st.Revoked(ctx, auth.RevocationQuery{TokenID: "t", SessionID: "s", UserID: "u"})
+	dbtest.RequireClean(t, err, auth.ErrUnavailable)
+	require.ErrorIs(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: "u", At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}), auth.ErrUnavailable)
+	require.Less(t, time.Since(start), 10*time.Second)
+
+	// Through the Authenticator: 503 material, fail closed.
+	a, err := auth.New(auth.Config{Keys: mustKeys(t), Users: st, Tenants: st, Sessions: st, Revocations: st, Logger: dbtest.Logger()})
+	require.NoError(t, err)
+	_, _, err = a.Login(ctx, auth.LoginRequest{Email: "kate@example.com", Password: "correct horse battery staple"})
+	dbtest.RequireClean(t, err, auth.ErrUnavailable)
+}
+
+// TestPostgresHangingServer: a server that accepts connections and never
+// answers is unavailable once the caller's deadline passes.
+func TestPostgresHangingServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+
+	db := dbtest.OpenPostgres("postgres://postgres@"+ln.Addr().String()+"/test?sslmode=disable", "")
+	defer db.Close()
+	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
+	require.NoError(t, err)
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = st.Revoked(ctx, auth.RevocationQuery{TokenID: "t"})
+	dbtest.RequireClean(t, err, auth.ErrUnavailable)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestPostgresUnsupportedDialectAndNil(t *testing.T) {
+	_, err := bunstore.New(nil)
+	require.Error(t, err)
+	_, err = bunstore.New(bun.NewDB(pg.Open(t).DB, unsupported{pg.Open(t).Dialect()}))
+	require.ErrorContains(t, err, "unsupported dialect")
+}
+
+func mustKeys(t *testing.T) *auth.KeySet {
+	k, err := auth.GenerateKey(auth.EdDSA)
+	require.NoError(t, err)
+	ks, err := auth.NewKeySet(k)
+	require.NoError(t, err)
+	return ks
+}
+
+// unsupported is a dialect that calls itself MySQL.
+type unsupported struct{ schema.Dialect }
+
+func (unsupported) Name() dialect.Name { return dialect.MySQL }

@@ -1,0 +1,61 @@
+package bunstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/migrate"
+	"github.com/maestro-ml/auth/store/bunstore"
+	"github.com/maestro-ml/auth/store/bunstore/internal/dbtest"
+)
+
+// Example stores users and sessions in PostgreSQL. Open db with
+// pgdriver and pgdialect as in the package documentation; here it is this
+// test run's own schema.
+func Example() {
+	ctx := context.Background()
+	db := dbtest.OpenPostgres(dbtest.PostgresURL(), pg.Schema)
+	defer db.Close()
+
+	if err := migrate.Up(ctx, db, migrate.WithLogger(dbtest.Logger())); err != nil {
+		log.Fatal(err)
+	}
+	st, err := bunstore.New(db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close() // stops the janitor; db stays open
+
+	key, _ := auth.GenerateKey(auth.EdDSA)
+	keys, _ := auth.NewKeySet(key)
+	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st, Logger: dbtest.Logger()})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	u, err := a.Register(ctx, auth.RegisterRequest{Email: "Ada@Example.com", Password: "correct horse battery staple"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(u.Email)
+
+	_, err = a.Register(ctx, auth.RegisterRequest{Email: "ada@example.COM", Password: "another good passphrase"})
+	fmt.Println(errors.Is(err, auth.ErrEmailTaken))
+
+	pair, _, err := a.Login(ctx, auth.LoginRequest{Email: "ada@example.com", Password: "correct horse battery staple"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := a.Authenticate(ctx, pair.AccessToken)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c.UserID == u.ID)
+	// Output:
+	// ada@example.com
+	// true
+	// true
+}

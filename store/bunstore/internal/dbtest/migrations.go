@@ -1,0 +1,125 @@
+package dbtest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/migrate"
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+)
+
+// Migrations checks package migrate on the databases fresh creates, each
+// empty: up, down one step, down all and up again, Status, Up twice, Up
+// from several pools at once, and a failed Up that applies nothing. (The
+// PostgreSQL-specific lock tests are in package migrate.)
+func Migrations(t *testing.T, fresh func(t testing.TB) Opener) {
+	ctx := context.Background()
+	quiet := migrate.WithLogger(Logger())
+	applied := func(t *testing.T, db *bun.DB) []string {
+		t.Helper()
+		st, err := migrate.Status(ctx, db)
+		require.NoError(t, err)
+		var out []string
+		for _, s := range st {
+			if s.Applied {
+				out = append(out, s.Version)
+			}
+		}
+		return out
+	}
+	hasTable := func(t *testing.T, db *bun.DB, name string) bool {
+		t.Helper()
+		_, err := db.ExecContext(ctx, "SELECT 1 FROM "+name+" WHERE 1 = 0")
+		return err == nil
+	}
+
+	t.Run("UpDownStatus", func(t *testing.T) {
+		db := fresh(t)(t)
+		st, err := migrate.Status(ctx, db)
+		require.NoError(t, err)
+		require.Len(t, st, 3)
+		for _, s := range st {
+			require.False(t, s.Applied)
+		}
+		require.False(t, hasTable(t, db, migrate.HistoryTable), "Status changes nothing")
+
+		before := time.Now().Add(-time.Minute)
+		require.NoError(t, migrate.Up(ctx, db, quiet))
+		st, err = migrate.Status(ctx, db)
+		require.NoError(t, err)
+		for _, s := range st {
+			require.True(t, s.Applied)
+			require.Equal(t, int64(1), s.Group)
+			require.True(t, s.AppliedAt.After(before), s.AppliedAt)
+		}
+		for _, tb := range []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations"} {
+			require.True(t, hasTable(t, db, tb), tb)
+		}
+		var slug string
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT slug FROM auth_tenants WHERE id = ?", auth.DefaultTenantID).Scan(&slug))
+		require.Equal(t, auth.DefaultTenantSlug, slug)
+
+		require.NoError(t, migrate.Up(ctx, db, quiet), "Up twice")
+		st2, err := migrate.Status(ctx, db)
+		require.NoError(t, err)
+		require.Equal(t, st, st2, "the second Up is a no-op")
+
+		require.NoError(t, migrate.Down(ctx, db, quiet))
+		require.Equal(t, []string{st[0].Version, st[1].Version}, applied(t, db), "one step down")
+		require.False(t, hasTable(t, db, "auth_revocations"))
+		require.True(t, hasTable(t, db, "auth_sessions"))
+
+		require.NoError(t, migrate.DownAll(ctx, db, quiet))
+		require.Empty(t, applied(t, db))
+		for _, tb := range []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations"} {
+			require.False(t, hasTable(t, db, tb), tb)
+		}
+		require.NoError(t, migrate.DownAll(ctx, db, quiet), "nothing to roll back")
+
+		require.NoError(t, migrate.Up(ctx, db, quiet), "up after down")
+		require.Len(t, applied(t, db), 3)
+		st, err = migrate.Status(ctx, db)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), st[0].Group, "groups restart once the history is empty")
+	})
+
+	t.Run("ConcurrentUp", func(t *testing.T) {
+		open := fresh(t)
+		const n = 6
+		dbs := make([]*bun.DB, n)
+		for i := range dbs {
+			dbs[i] = open(t)
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				errs[i] = migrate.Up(ctx, dbs[i], quiet)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		var rows, groups int
+		require.NoError(t, dbs[0].QueryRowContext(ctx, "SELECT count(*), count(DISTINCT group_id) FROM auth_migrations").Scan(&rows, &groups))
+		require.Equal(t, 3, rows, "each migration applied once")
+		require.Equal(t, 1, groups, "by one of the callers")
+	})
+
+	t.Run("FailedUpAppliesNothing", func(t *testing.T) {
+		db := fresh(t)(t)
+		_, err := db.ExecContext(ctx, "CREATE TABLE auth_sessions (x INTEGER)")
+		require.NoError(t, err)
+		require.ErrorContains(t, migrate.Up(ctx, db, quiet), "create_sessions up")
+		require.False(t, hasTable(t, db, "auth_tenants"), "the first migration was rolled back too")
+		require.Empty(t, applied(t, db))
+	})
+}

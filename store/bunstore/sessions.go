@@ -1,0 +1,182 @@
+package bunstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/maestro-ml/auth"
+)
+
+const sessionCols = "id, user_id, tenant_id, refresh_hash, previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, revoked_at, user_agent, ip"
+
+func scanSession(sc scanner) (*auth.Session, error) {
+	ss := new(auth.Session)
+	if err := sc.Scan(&ss.ID, &ss.UserID, &ss.TenantID, &ss.RefreshHash, &ss.PreviousHash, timeDest{&ss.RotatedAt},
+		timeDest{&ss.CreatedAt}, timeDest{&ss.LastUsedAt}, timeDest{&ss.IdleExpiresAt}, timeDest{&ss.ExpiresAt},
+		timeDest{&ss.RevokedAt}, &ss.UserAgent, &ss.IP); err != nil {
+		return nil, err
+	}
+	return ss, nil
+}
+
+// CreateSession implements auth.SessionStore: it inserts ss. Errors:
+// auth.ErrUserNotFound if the user does not exist, auth.ErrConflict if the
+// ID or refresh hash is in use, auth.ErrInvalidInput for a malformed ID, an
+// empty refresh hash or a value the schema refuses, and errors wrapping
+// auth.ErrUnavailable or context.Canceled.
+func (s *Store) CreateSession(ctx context.Context, ss *auth.Session) error {
+	if !auth.ValidID(ss.UserID) {
+		return auth.ErrUserNotFound
+	}
+	if !auth.ValidID(ss.ID) || !auth.ValidID(ss.TenantID) || len(ss.RefreshHash) == 0 || hasNUL(ss.UserAgent, ss.IP) {
+		return auth.ErrInvalidInput
+	}
+	var prev any
+	if len(ss.PreviousHash) > 0 {
+		prev = ss.PreviousHash
+	}
+	_, err := s.db.ExecContext(ctx, "INSERT INTO auth_sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		ss.ID, ss.UserID, ss.TenantID, ss.RefreshHash, prev, s.at(ss.RotatedAt), s.at(ss.CreatedAt), s.at(ss.LastUsedAt),
+		s.at(ss.IdleExpiresAt), s.at(ss.ExpiresAt), s.at(ss.RevokedAt), ss.UserAgent, ss.IP)
+	if err == nil {
+		return nil
+	}
+	switch cls, _ := classify(ctx, err); cls {
+	case classUnique:
+		return auth.ErrConflict
+	case classForeignKey:
+		return auth.ErrUserNotFound
+	default:
+		return s.failClass(ctx, "CreateSession", err, cls)
+	}
+}
+
+// SessionByRefreshHash implements auth.SessionStore: it returns the session
+// whose current or previous refresh hash equals hash, revoked or expired
+// or not (preferring a current match), or auth.ErrSessionNotFound.
+func (s *Store) SessionByRefreshHash(ctx context.Context, hash []byte) (*auth.Session, error) {
+	if len(hash) == 0 {
+		return nil, auth.ErrSessionNotFound
+	}
+	ss, err := scanSession(s.db.QueryRowContext(ctx,
+		"SELECT "+sessionCols+" FROM auth_sessions WHERE refresh_hash = ? OR previous_hash = ? ORDER BY refresh_hash = ? DESC LIMIT 1",
+		hash, hash, hash))
+	if err == nil {
+		return ss, nil
+	}
+	cls, _ := classify(ctx, err)
+	if cls == classNoRows {
+		return nil, auth.ErrSessionNotFound
+	}
+	return nil, s.failClass(ctx, "SessionByRefreshHash", err, cls)
+}
+
+// RotateSession implements auth.SessionStore with one conditional UPDATE:
+// the refresh hash of session id becomes r.To if, and only if, it still
+// equals r.From and the session is not revoked; the old hash becomes the
+// previous one. Of concurrent calls with the same From exactly one
+// succeeds. It returns the updated session; auth.ErrConflict if the hash
+// moved on or the session is revoked; auth.ErrSessionNotFound if there is
+// no such session.
+func (s *Store) RotateSession(ctx context.Context, id string, r auth.Rotation) (*auth.Session, error) {
+	if !auth.ValidID(id) {
+		return nil, auth.ErrSessionNotFound
+	}
+	if len(r.From) == 0 || len(r.To) == 0 {
+		return nil, auth.ErrInvalidInput
+	}
+	at := s.at(r.At)
+	ss, err := scanSession(s.db.QueryRowContext(ctx,
+		"UPDATE auth_sessions SET previous_hash = refresh_hash, refresh_hash = ?, rotated_at = ?, last_used_at = ?, idle_expires_at = ?"+
+			" WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL RETURNING "+sessionCols,
+		r.To, at, at, s.at(r.IdleExpiresAt), id, r.From))
+	if err == nil {
+		return ss, nil
+	}
+	switch cls, _ := classify(ctx, err); cls {
+	case classNoRows:
+		// Lost a race, stale hash or revoked; or no such session.
+		var exists bool
+		if err := s.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM auth_sessions WHERE id = ?)", id).Scan(&exists); err != nil {
+			return nil, s.fail(ctx, "RotateSession", err)
+		}
+		if exists {
+			return nil, auth.ErrConflict
+		}
+		return nil, auth.ErrSessionNotFound
+	case classUnique:
+		return nil, auth.ErrConflict // r.To is another session's hash
+	default:
+		return nil, s.failClass(ctx, "RotateSession", err, cls)
+	}
+}
+
+// ListSessions implements auth.SessionStore: it returns the user's
+// sessions that are neither revoked nor expired at now, newest first.
+func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
+	if !auth.ValidID(userID) {
+		return []*auth.Session{}, nil
+	}
+	t := s.at(now)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+sessionCols+" FROM auth_sessions"+
+		" WHERE user_id = ? AND revoked_at IS NULL AND idle_expires_at > ? AND expires_at > ?"+
+		" ORDER BY created_at DESC, id DESC", userID, t, t)
+	if err != nil {
+		return nil, s.fail(ctx, "ListSessions", err)
+	}
+	defer rows.Close()
+	out := []*auth.Session{}
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return nil, s.fail(ctx, "ListSessions", err)
+		}
+		out = append(out, ss)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "ListSessions", err)
+	}
+	return out, nil
+}
+
+// RevokeSessions implements auth.SessionStore: in one UPDATE it marks the
+// selected sessions of r.UserID that are not revoked yet (expired ones
+// included) revoked at r.At, and returns their IDs in ascending order;
+// none selected is not an error.
+func (s *Store) RevokeSessions(ctx context.Context, r auth.SessionRevocation) ([]string, error) {
+	if !auth.ValidID(r.UserID) || (r.SessionID != "" && !auth.ValidID(r.SessionID)) {
+		return []string{}, nil
+	}
+	var q strings.Builder
+	q.WriteString("UPDATE auth_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+	args := []any{s.at(r.At), r.UserID}
+	if r.SessionID != "" {
+		q.WriteString(" AND id = ?")
+		args = append(args, r.SessionID)
+	}
+	if r.ExceptID != "" && auth.ValidID(r.ExceptID) { // a malformed ID spares nothing
+		q.WriteString(" AND id <> ?")
+		args = append(args, r.ExceptID)
+	}
+	q.WriteString(" RETURNING id")
+	rows, err := s.db.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, s.fail(ctx, "RevokeSessions", err)
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.fail(ctx, "RevokeSessions", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "RevokeSessions", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
