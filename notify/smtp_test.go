@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/mail"
 	"net/textproto"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -194,4 +195,24 @@ func mustAddr(t *testing.T, s string) *mail.Address {
 	a, err := mail.ParseAddress(s)
 	require.NoError(t, err)
 	return a
+}
+
+func TestDir(t *testing.T) {
+	dir := t.TempDir() + "/mail"
+	n, err := NewDir(dir, "no-reply@example.com", links())
+	require.NoError(t, err)
+	require.NoError(t, n.Notify(context.Background(), auth.Message{Kind: auth.MessageVerifyEmail, To: "kate@example.com", Token: "tok123"}))
+	require.NoError(t, n.Notify(context.Background(), auth.Message{Kind: auth.MessagePasswordChanged, To: "kate@example.com"}))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+	info, err := entries[0].Info()
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	b, err := os.ReadFile(dir + "/" + entries[0].Name())
+	require.NoError(t, err)
+	require.Contains(t, string(b), "https://app.example.com/verify#token=tok123")
+	st, err := os.Stat(dir)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), st.Mode().Perm())
 }
