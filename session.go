@@ -98,6 +98,12 @@ const (
 	RevokeUser
 )
 
+// Valid reports whether r can be stored: a known kind, a non-empty ID,
+// and non-zero At and ExpiresAt.
+func (r Revocation) Valid() bool {
+	return r.Kind >= RevokeToken && r.Kind <= RevokeUser && r.ID != "" && !r.At.IsZero() && !r.ExpiresAt.IsZero()
+}
+
 // String returns "token", "session" or "user".
 func (k RevocationKind) String() string {
 	switch k {
@@ -148,9 +154,11 @@ func (s RevocationStatus) Revokes(iat time.Time) bool {
 // without a network round trip in the common case (see store/redisstore).
 type RevocationStore interface {
 	// Revoke records r. For RevokeUser, a cutoff earlier than the stored
-	// one is ignored. Entries must be kept at least until r.ExpiresAt. An
-	// unreachable store yields an error wrapping ErrUnavailable, never a
-	// false success.
+	// one is ignored. Entries must be kept at least until r.ExpiresAt.
+	// Once Revoke returns, Revoked on the same store reports the entry
+	// (read your writes). An unknown kind, an empty ID, a zero ExpiresAt or
+	// a zero At is ErrInvalidInput. An unreachable store yields an error
+	// wrapping ErrUnavailable, never a false success.
 	Revoke(ctx context.Context, r Revocation) error
 	// Revoked returns the status of the three entries of q in one look-up.
 	// An unreachable store yields an error wrapping ErrUnavailable.

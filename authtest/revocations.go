@@ -27,6 +27,33 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 		require.Equal(t, auth.RevocationStatus{}, st)
 	})
 
+	t.Run("ReadYourWrites", func(t *testing.T) {
+		for _, kind := range []auth.RevocationKind{auth.RevokeToken, auth.RevokeSession, auth.RevokeUser} {
+			for range 50 {
+				q := auth.RevocationQuery{TokenID: newID(), SessionID: newID(), UserID: newID()}
+				st, err := rs.Revoked(ctx, q) // now cached as "not revoked", where the store caches
+				require.NoError(t, err)
+				require.Equal(t, auth.RevocationStatus{}, st)
+				id := map[auth.RevocationKind]string{auth.RevokeToken: q.TokenID, auth.RevokeSession: q.SessionID, auth.RevokeUser: q.UserID}[kind]
+				require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: kind, ID: id, At: now(), ExpiresAt: later()}))
+				st, err = rs.Revoked(ctx, q)
+				require.NoError(t, err)
+				require.True(t, st.Revokes(now().Add(-time.Second)), "%s revocation seen at once by the store that wrote it", kind)
+			}
+		}
+	})
+
+	t.Run("InvalidInput", func(t *testing.T) {
+		for name, r := range map[string]auth.Revocation{
+			"unknown kind": {Kind: 9, ID: newID(), At: now(), ExpiresAt: later()},
+			"empty ID":     {Kind: auth.RevokeToken, At: now(), ExpiresAt: later()},
+			"zero expiry":  {Kind: auth.RevokeSession, ID: newID(), At: now()},
+			"zero user At": {Kind: auth.RevokeUser, ID: newID(), ExpiresAt: later()},
+		} {
+			require.ErrorIs(t, rs.Revoke(ctx, r), auth.ErrInvalidInput, name)
+		}
+	})
+
 	t.Run("Token", func(t *testing.T) {
 		jti, sid, uid := newID(), newID(), newID()
 		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: jti, At: now(), ExpiresAt: later()}))

@@ -27,11 +27,12 @@ const (
 // Revoke implements auth.RevocationStore with one upsert that keeps the
 // later revoked_at and the later expires_at of the stored and the new
 // entry, so a user cutoff only moves forward and an entry is never
-// forgotten early. Errors: auth.ErrInvalidInput for an unknown kind, and
+// forgotten early. Errors: auth.ErrInvalidInput for an invalid entry (see
+// auth.Revocation.Valid), and
 // errors wrapping auth.ErrUnavailable or context.Canceled, never a false
 // success.
 func (s *Store) Revoke(ctx context.Context, r auth.Revocation) error {
-	if r.Kind < auth.RevokeToken || r.Kind > auth.RevokeUser || hasNUL(r.ID) {
+	if !r.Valid() || hasNUL(r.ID) {
 		return auth.ErrInvalidInput
 	}
 	q := revokePG

@@ -451,6 +451,9 @@ func (s *Store) Revoke(ctx context.Context, r auth.Revocation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if !r.Valid() {
+		return auth.ErrInvalidInput
+	}
 	k := revKey{r.Kind, r.ID}
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
