@@ -26,6 +26,7 @@ func TestCluster(t *testing.T) {
 	require.False(t, s.pinSlot, "a cluster client routes each key by its own slot")
 
 	t.Run("RevocationStore", func(t *testing.T) { authtest.TestRevocationStore(t, s) })
+	t.Run("Limiter", func(t *testing.T) { authtest.TestLimiter(t, s) })
 	t.Run("Flows", func(t *testing.T) {
 		mem := memstore.New()
 		t.Cleanup(func() { _ = mem.Close() })

@@ -100,4 +100,13 @@
 //
 // The cause of a failure is logged through the configured slog.Logger
 // (WithLogger) at most once per second, so an outage does not flood logs.
+//
+// # Rate limits
+//
+// Store also implements auth.Limiter for auth.Config.Limiter, so every
+// instance of a service shares one set of login, registration and reset
+// limits and one account lockout. Each Allow is one Lua script applying the
+// generic cell rate algorithm to a single key (prefix + "limit:{" + key +
+// "}") with the Redis server's clock, so instances with skewed clocks
+// agree; the key expires once the allowance is full again.
 package redisstore

@@ -59,7 +59,7 @@ func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d
 // Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
-// Store is an auth.RevocationStore on Redis. It is safe for concurrent use,
+// Store is an auth.RevocationStore and auth.Limiter on Redis. It is safe for concurrent use,
 // starts no goroutines and does not own the client: close the client after
 // the last call. See the package documentation for keys, caching and
 // failure behaviour.
@@ -71,8 +71,9 @@ type Store struct {
 	log      *slog.Logger
 
 	// Key prefixes per kind: prefix + "revoked:<kind>:{"; the key is
-	// prefix + "revoked:<kind>:{" + ID + "}" (see the package doc).
-	tokenPrefix, sessionPrefix, userPrefix string
+	// prefix + "revoked:<kind>:{" + ID + "}" (see the package doc). Rate
+	// limits live under prefix + "limit:{" + key + "}".
+	tokenPrefix, sessionPrefix, userPrefix, limitPrefix string
 
 	// pinSlot sends the keys of one query over one connection when the
 	// client is not a cluster client (see commands).
@@ -81,6 +82,7 @@ type Store struct {
 
 	recent  recent // this Store's own recent writes, for read-your-writes
 	script  *rueidis.Lua
+	limit   *rueidis.Lua
 	lastLog atomic.Int64 // unix nanoseconds of the last failure log record
 }
 
@@ -109,7 +111,9 @@ func New(client rueidis.Client, opts ...Option) (*Store, error) {
 	s.tokenPrefix = s.prefix + "revoked:token:{"
 	s.sessionPrefix = s.prefix + "revoked:session:{"
 	s.userPrefix = s.prefix + "revoked:user:{"
+	s.limitPrefix = s.prefix + "limit:{"
 	s.script = rueidis.NewLuaScriptRetryable(revokeScript)
+	s.limit = rueidis.NewLuaScript(limitScript) // not idempotent: never retried
 	s.pinSlot = client.Mode() != rueidis.ClientModeCluster
 	s.cmds.New = func() any { return new([3]rueidis.CacheableTTL) }
 	return s, nil

@@ -83,6 +83,7 @@ func TestNew(t *testing.T) {
 func TestSharedRedis(t *testing.T) {
 	s := newStore(t, newClient(t, rueidis.ClientOption{}, sharedAddr()))
 	t.Run("RevocationStore", func(t *testing.T) { authtest.TestRevocationStore(t, s) })
+	t.Run("Limiter", func(t *testing.T) { authtest.TestLimiter(t, s) })
 	t.Run("Flows", func(t *testing.T) {
 		mem := memstore.New()
 		t.Cleanup(func() { _ = mem.Close() })
@@ -330,4 +331,39 @@ func TestCallCtx(t *testing.T) {
 		<-first
 		require.True(t, errors.Is(c.Err(), context.Canceled))
 	})
+}
+
+// TestLimiterAcrossInstances shows that two stores on separate clients,
+// as two server instances would have, share one limit.
+func TestLimiterAcrossInstances(t *testing.T) {
+	a := newStore(t, newClient(t, rueidis.ClientOption{}, sharedAddr()))
+	b, err := New(newClient(t, rueidis.ClientOption{}, sharedAddr()), WithPrefix(a.prefix))
+	require.NoError(t, err)
+	ctx := context.Background()
+	key := "login:acct:" + uuid.NewString() + "@example.com"
+	l := auth.Limit{Burst: 4, Period: time.Hour}
+	allowed := 0
+	for i := range 10 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		ok, retry, err := s.Allow(ctx, key, l)
+		require.NoError(t, err)
+		if ok {
+			allowed++
+		} else {
+			require.InDelta(t, float64(15*time.Minute), float64(retry), float64(2*time.Second))
+		}
+	}
+	require.Equal(t, 4, allowed)
+	require.NoError(t, b.Reset(ctx, key))
+	ok, _, err := a.Allow(ctx, key, l)
+	require.NoError(t, err)
+	require.True(t, ok, "a reset through one instance frees the key for all")
+
+	_, _, err = a.Allow(ctx, "", l)
+	require.ErrorIs(t, err, auth.ErrInvalidInput)
+	_, _, err = a.Allow(ctx, key, auth.Limit{Burst: 1000, Period: time.Millisecond})
+	require.ErrorIs(t, err, auth.ErrInvalidInput)
 }

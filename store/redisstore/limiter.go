@@ -1,0 +1,85 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/maestro-ml/auth"
+)
+
+var _ auth.Limiter = (*Store)(nil)
+
+// limitScript applies the generic cell rate algorithm to one key with the
+// server's clock (so instances with skewed clocks share one limit). It
+// touches only KEYS[1]: safe on Redis Cluster.
+//
+// KEYS[1]: the limit's key; ARGV[1]: emission interval (period / burst), ms;
+// ARGV[2]: period, ms. Returns {1, 0} if allowed, {0, retry-after ms} if not.
+const limitScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, period = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now) or now
+if tat < now then tat = now end
+local nexttat = tat + interval
+local allowAt = nexttat - period
+if now < allowAt then
+  return {0, allowAt - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', nexttat), 'PXAT', string.format('%.0f', nexttat))
+return {1, 0}
+`
+
+// Allow implements auth.Limiter: one atomic script call (GCRA on the
+// server's clock) counts the attempt and decides, so concurrent attempts
+// from any number of instances cannot exceed the limit. The key expires
+// when the allowance is full again, so idle keys take no memory. Errors
+// wrap auth.ErrInvalidInput (empty key, burst or period not positive, a
+// period under a millisecond per attempt) or auth.ErrUnavailable.
+func (s *Store) Allow(ctx context.Context, key string, l auth.Limit) (bool, time.Duration, error) {
+	switch {
+	case key == "" || len(key) > 2*MaxIDBytes:
+		return false, 0, invalid("limit key is empty or too long")
+	case l.Burst <= 0 || l.Period <= 0:
+		return false, 0, invalid("limit burst and period must be positive")
+	}
+	interval := l.Period.Milliseconds() / int64(l.Burst)
+	if interval <= 0 {
+		return false, 0, invalid("limit period per attempt is under a millisecond")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := s.limit.Exec(ctx, s.client, []string{s.limitPrefix + key + "}"},
+		[]string{itoa(interval), itoa(l.Period.Milliseconds())}).ToArray()
+	if err != nil {
+		return false, 0, s.unavailable(ctx, "rate limit", err)
+	}
+	if len(res) != 2 {
+		return false, 0, s.unavailable(ctx, "rate limit", errMalformedReply)
+	}
+	ok, err1 := res[0].AsInt64()
+	retry, err2 := res[1].AsInt64()
+	if err1 != nil || err2 != nil {
+		return false, 0, s.unavailable(ctx, "rate limit", errMalformedReply)
+	}
+	return ok == 1, time.Duration(retry) * time.Millisecond, nil
+}
+
+// Reset implements auth.Limiter: it deletes the key.
+func (s *Store) Reset(ctx context.Context, key string) error {
+	if key == "" || len(key) > 2*MaxIDBytes {
+		return invalid("limit key is empty or too long")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.client.Do(ctx, s.client.B().Del().Key(s.limitPrefix+key+"}").Build()).Error(); err != nil {
+		return s.unavailable(ctx, "rate limit reset", err)
+	}
+	return nil
+}
+
+var errMalformedReply = errors.New("malformed script reply")
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
