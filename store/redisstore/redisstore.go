@@ -13,6 +13,9 @@ import (
 
 	"github.com/maestro-ml/auth"
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 var _ auth.RevocationStore = (*Store)(nil)
@@ -59,6 +62,13 @@ func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d
 // Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
+// WithMeterProvider sets where the store reports the counter
+// auth.revocation_cache.lookups (attribute result = hit or miss: whether a
+// key of a Revoked call was answered from the client-side cache). Default:
+// otel.GetMeterProvider(), a no-op until an OpenTelemetry SDK is installed;
+// while it is a no-op, counting costs nothing on the hot path.
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(s *Store) { s.mp = mp } }
+
 // Store is an auth.RevocationStore and auth.Limiter on Redis. It is safe for concurrent use,
 // starts no goroutines and does not own the client: close the client after
 // the last call. See the package documentation for keys, caching and
@@ -69,6 +79,10 @@ type Store struct {
 	cacheTTL time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
+	mp       metric.MeterProvider
+
+	cacheLookups        metric.Int64Counter
+	cacheHit, cacheMiss metric.AddOption
 
 	// Key prefixes per kind: prefix + "revoked:<kind>:{"; the key is
 	// prefix + "revoked:<kind>:{" + ID + "}" (see the package doc). Rate
@@ -108,6 +122,17 @@ func New(client rueidis.Client, opts ...Option) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	if s.mp == nil {
+		s.mp = otel.GetMeterProvider()
+	}
+	var err error
+	s.cacheLookups, err = s.mp.Meter("github.com/maestro-ml/auth/store/redisstore").Int64Counter("auth.revocation_cache.lookups",
+		metric.WithDescription("Revocation entries read by Revoked, by whether rueidis' client-side cache answered."), metric.WithUnit("{lookup}"))
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: creating metrics: %w", err)
+	}
+	s.cacheHit = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
+	s.cacheMiss = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
 	s.tokenPrefix = s.prefix + "revoked:token:{"
 	s.sessionPrefix = s.prefix + "revoked:session:{"
 	s.userPrefix = s.prefix + "revoked:user:{"
@@ -228,6 +253,15 @@ func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.Revoc
 	res := s.client.DoMultiCache(cctx, cmds[:k.n]...)
 	*cmds = [3]rueidis.CacheableTTL{} // rueidis recycles the commands
 	s.cmds.Put(cmds)
+	if s.cacheLookups.Enabled(ctx) {
+		for i := range res {
+			if res[i].IsCacheHit() {
+				s.cacheLookups.Add(ctx, 1, s.cacheHit)
+			} else {
+				s.cacheLookups.Add(ctx, 1, s.cacheMiss)
+			}
+		}
+	}
 	for i := range res {
 		r := &res[i]
 		switch k.kinds[i] {
