@@ -33,4 +33,6 @@ func Example() {
 	// 20261128120000 create_tenants_and_users true
 	// 20261128120100 create_sessions true
 	// 20261128120200 create_revocations true
+	// 20261128120300 create_action_tokens true
+	// 20261128120400 create_audit_events true
 }

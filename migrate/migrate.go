@@ -12,11 +12,11 @@
 //	st, err := bunstore.New(db)
 //
 // Every table is prefixed auth_ (auth_tenants, auth_users, auth_sessions,
-// auth_revocations) and the history lives in its own table,
-// auth_migrations, in the layout of github.com/uptrace/bun/migrate, so the
-// host application's own tables and migrations are never touched. After
-// Up, the default tenant (auth.DefaultTenantID, auth.DefaultTenantSlug)
-// exists.
+// auth_revocations, auth_action_tokens, auth_audit_events) and the history
+// lives in its own table, auth_migrations, in the layout of
+// github.com/uptrace/bun/migrate, so the host application's own tables and
+// migrations are never touched. After Up, the default tenant
+// (auth.DefaultTenantID, auth.DefaultTenantSlug) exists.
 //
 // # Safety
 //
@@ -57,6 +57,14 @@
 // second account differing only in case. Column names follow the system
 // the package replaces (is_active, is_verified, password_hash, meta, ...),
 // so importing users is a plain INSERT ... SELECT.
+//
+// Action tokens are keyed by their SHA-256 hash; the decoy tokens written
+// for unknown addresses have a NULL user_id, and a user's tokens go with
+// the user (ON DELETE CASCADE). Audit events have no foreign keys, so the
+// log outlives users and tenants; their id is a UUIDv7, their ID fields
+// (tenant_id, user_id, actor_id, session_id) are text, NULL when absent,
+// and their free-text fields empty strings. Every query path of
+// bunstore's AuditEvents has an index.
 //
 // The SQL files are also available through Files, for teams that run their
 // migrations with another tool.

@@ -85,6 +85,9 @@ func freshSchema(t testing.TB) (string, func() *bun.DB) {
 
 var quiet = migrate.WithLogger(slog.New(slog.DiscardHandler))
 
+// migrations is how many migrations the package has.
+const migrations = 5
+
 func tables(t *testing.T, db *bun.DB) []string {
 	t.Helper()
 	var names []string
@@ -113,7 +116,7 @@ func TestUpDownStatus(t *testing.T) {
 
 	st, err := migrate.Status(ctx, db)
 	require.NoError(t, err)
-	require.Len(t, st, 3)
+	require.Len(t, st, migrations)
 	for _, s := range st {
 		require.False(t, s.Applied)
 		require.Len(t, s.Version, 14)
@@ -123,7 +126,7 @@ func TestUpDownStatus(t *testing.T) {
 
 	before := time.Now().Add(-time.Minute)
 	require.NoError(t, migrate.Up(ctx, db, quiet))
-	require.Equal(t, []string{"auth_migrations", "auth_revocations", "auth_sessions", "auth_tenants", "auth_users"}, tables(t, db))
+	require.Equal(t, []string{"auth_action_tokens", "auth_audit_events", "auth_migrations", "auth_revocations", "auth_sessions", "auth_tenants", "auth_users"}, tables(t, db))
 	st, err = migrate.Status(ctx, db)
 	require.NoError(t, err)
 	for _, s := range st {
@@ -143,15 +146,16 @@ func TestUpDownStatus(t *testing.T) {
 	require.Equal(t, st, st2, "the second Up is a no-op")
 	var rows int
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM auth_migrations").Scan(&rows))
-	require.Equal(t, 3, rows)
+	require.Equal(t, migrations, rows)
 
 	require.NoError(t, migrate.Down(ctx, db, quiet))
-	require.Equal(t, []string{st[0].Version, st[1].Version}, applied(t, db), "one step down")
-	require.NotContains(t, tables(t, db), "auth_revocations")
+	require.Equal(t, []string{st[0].Version, st[1].Version, st[2].Version, st[3].Version}, applied(t, db), "one step down")
+	require.NotContains(t, tables(t, db), "auth_audit_events")
+	require.Contains(t, tables(t, db), "auth_action_tokens")
 	require.NoError(t, migrate.Up(ctx, db, quiet))
 	st, err = migrate.Status(ctx, db)
 	require.NoError(t, err)
-	require.Equal(t, int64(2), st[2].Group, "re-applied by the second Up")
+	require.Equal(t, int64(2), st[4].Group, "re-applied by the second Up")
 
 	require.NoError(t, migrate.DownAll(ctx, db, quiet))
 	require.Empty(t, applied(t, db))
@@ -160,7 +164,7 @@ func TestUpDownStatus(t *testing.T) {
 	require.NoError(t, migrate.Down(ctx, db, quiet), "nothing to roll back")
 
 	require.NoError(t, migrate.Up(ctx, db, quiet), "up after down")
-	require.Len(t, applied(t, db), 3)
+	require.Len(t, applied(t, db), migrations)
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT slug FROM auth_tenants WHERE id = ?", auth.DefaultTenantID).Scan(&slug))
 }
 
@@ -188,9 +192,9 @@ func TestConcurrentUp(t *testing.T) {
 	}
 	var rows, groups int
 	require.NoError(t, dbs[0].QueryRowContext(ctx, "SELECT count(*), count(DISTINCT group_id) FROM auth_migrations").Scan(&rows, &groups))
-	require.Equal(t, 3, rows, "each migration applied once")
+	require.Equal(t, migrations, rows, "each migration applied once")
 	require.Equal(t, 1, groups, "by one of the callers")
-	require.Len(t, applied(t, dbs[0]), 3)
+	require.Len(t, applied(t, dbs[0]), migrations)
 }
 
 func TestUpWaitsForTheLock(t *testing.T) {
@@ -224,7 +228,7 @@ func TestUpWaitsForTheLock(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Up did not proceed once the lock was released")
 	}
-	require.Len(t, applied(t, db), 3)
+	require.Len(t, applied(t, db), migrations)
 }
 
 func TestFailedUpAppliesNothing(t *testing.T) {
@@ -249,12 +253,12 @@ func TestUnknownAppliedMigration(t *testing.T) {
 	require.NoError(t, err)
 	st, err := migrate.Status(ctx, db)
 	require.NoError(t, err)
-	require.Len(t, st, 4)
-	require.True(t, st[3].Unknown)
-	require.Equal(t, "29991231000000", st[3].Version)
+	require.Len(t, st, migrations+1)
+	require.True(t, st[migrations].Unknown)
+	require.Equal(t, "29991231000000", st[migrations].Version)
 	require.ErrorContains(t, migrate.Down(ctx, db, quiet), "unknown")
 	require.NoError(t, migrate.Up(ctx, db, quiet), "Up leaves a newer schema alone")
-	require.Len(t, applied(t, db), 4)
+	require.Len(t, applied(t, db), migrations+1)
 }
 
 func TestFilesAndDialects(t *testing.T) {
@@ -264,7 +268,7 @@ func TestFilesAndDialects(t *testing.T) {
 		require.NoError(t, err)
 		names, err := fs.Glob(fsys, "*.sql")
 		require.NoError(t, err)
-		require.Len(t, names, 6)
+		require.Len(t, names, 2*migrations)
 		for _, n := range names {
 			require.Regexp(t, `^\d{14}_[a-z0-9_]+\.(up|down)\.sql$`, n)
 			b, err := fs.ReadFile(fsys, n)

@@ -92,3 +92,87 @@ func BenchmarkRevoked(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkRecord(b *testing.B) {
+	st := benchStore(b)
+	ctx := context.Background()
+	e := auth.Event{
+		Type: auth.EventLoginSucceeded, TenantID: auth.DefaultTenantID, UserID: uuid.Must(uuid.NewV7()).String(),
+		SessionID: uuid.Must(uuid.NewV7()).String(), IP: "203.0.113.7",
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Time = time.Now()
+		st.Record(ctx, e)
+	}
+}
+
+// BenchmarkAuditEvents reads a page of 50 (asking for 51, as
+// auth.Authenticator.AuditEvents does) from a tenant of 3000 events by 30
+// users, eight types and an administrator's action every 50th.
+func BenchmarkAuditEvents(b *testing.B) {
+	st := benchStore(b)
+	ctx := context.Background()
+	tenant, admin := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+	users := make([]string, 30)
+	for i := range users {
+		users[i] = uuid.Must(uuid.NewV7()).String()
+	}
+	types := []auth.EventType{auth.EventLoginSucceeded, auth.EventLoginFailed, auth.EventTokenRefreshed, auth.EventLogout,
+		auth.EventPasswordChanged, auth.EventRoleChanged, auth.EventSessionRevoked, auth.EventEmailVerified}
+	start := time.Now().Add(-3000 * time.Minute)
+	for i := range 3000 {
+		e := auth.Event{Type: types[i%len(types)], Time: start.Add(time.Duration(i) * time.Minute), TenantID: tenant,
+			UserID: users[i%len(users)], IP: "203.0.113.7", UserAgent: "Mozilla/5.0"}
+		if i%50 == 0 {
+			e.ActorID = admin
+		}
+		st.Record(ctx, e)
+	}
+	_, err := pg.Open(b).ExecContext(ctx, "ANALYZE auth_audit_events")
+	require.NoError(b, err)
+	first, err := st.AuditEvents(ctx, auth.EventQuery{TenantID: tenant, Limit: 51})
+	require.NoError(b, err)
+	for name, q := range map[string]auth.EventQuery{
+		"Tenant":    {TenantID: tenant},
+		"NextPage":  {TenantID: tenant, Before: first[49].ID},
+		"User":      {TenantID: tenant, UserID: users[7]},
+		"Actor":     {TenantID: tenant, UserID: admin},
+		"Type":      {TenantID: tenant, Type: auth.EventLoginFailed},
+		"OldWindow": {TenantID: tenant, Since: start.Add(100 * time.Minute), Until: start.Add(200 * time.Minute)},
+	} {
+		q.Limit = 51
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				evs, err := st.AuditEvents(ctx, q)
+				if err != nil || len(evs) == 0 {
+					b.Fatal(len(evs), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkActionToken creates a token and consumes it: a password reset's
+// store work.
+func BenchmarkActionToken(b *testing.B) {
+	st := benchStore(b)
+	u := benchUser(b, st)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		h := sha256.Sum256([]byte(u.ID + strconv.Itoa(i)))
+		t := &auth.ActionToken{Hash: h[:], Purpose: auth.PurposeResetPassword, UserID: u.ID, Email: u.Email, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := st.CreateActionToken(ctx, t); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.ConsumeActionToken(ctx, t.Purpose, t.Hash, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

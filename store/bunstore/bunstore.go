@@ -1,6 +1,7 @@
-// Package bunstore stores users, tenants, sessions and revocations in
-// PostgreSQL (first-class) or SQLite through github.com/uptrace/bun. One
-// *Store implements every store interface of package auth.
+// Package bunstore stores users, tenants, sessions, revocations, action
+// tokens and the audit log in PostgreSQL (first-class) or SQLite through
+// github.com/uptrace/bun. One *Store implements every store interface of
+// package auth.
 //
 // Create the tables with package migrate first; then:
 //
@@ -11,17 +12,22 @@
 //	st, err := bunstore.New(db)
 //	if err != nil { ... }
 //	defer st.Close()
-//	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st})
+//	events := auth.NewAsyncSink(st, 1024) // Record is a database write
+//	defer events.Close()                  // drains the queue; before st.Close
+//	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st,
+//		Tokens: st, Notifier: mailer, Events: events, AuditLog: st})
 //
 // # Semantics
 //
 // Every operation is a single SQL statement (RotateSession's failure path
 // adds one look-up to tell a missing session from a lost race; Sweep
-// deletes in batches), so no transaction is ever held open. The database enforces uniqueness (emails,
-// also case-insensitively; tenant slugs; refresh hashes) and foreign keys,
-// and its errors become the sentinels of package auth: ErrEmailTaken,
-// ErrTenantTaken, ErrTenantNotFound, ErrUserNotFound, ErrSessionNotFound,
-// ErrConflict, ErrInvalidInput. A database that cannot be reached (refused
+// deletes in batches), so no transaction is ever held open. The database
+// enforces uniqueness (emails, also case-insensitively; tenant slugs;
+// refresh and action-token hashes) and foreign keys, and its errors become
+// the sentinels of package auth: ErrEmailTaken, ErrTenantTaken,
+// ErrTenantNotFound, ErrUserNotFound, ErrSessionNotFound, ErrConflict,
+// ErrInvalidInput; an unknown, used or expired action token is
+// ErrInvalidToken. A database that cannot be reached (refused
 // or dropped connections, a closed pool, timeouts, an exhausted server)
 // yields an error wrapping auth.ErrUnavailable; a canceled context yields
 // an error wrapping context.Canceled, never an answer such as "not found".
@@ -30,8 +36,19 @@
 // for anything unexpected).
 //
 // RotateSession is one conditional UPDATE ... RETURNING, so of concurrent
-// refreshes with the same token exactly one wins. Revoked answers the
-// token, session and user entries in one query over the primary key.
+// refreshes with the same token exactly one wins; ConsumeActionToken is
+// one DELETE ... RETURNING, so an action token is used at most once.
+// Revoked answers the token, session and user entries in one query over
+// the primary key.
+//
+// # Audit log
+//
+// Record inserts one row per event, synchronously: wrap the Store in
+// auth.NewAsyncSink for Config.Events, and give it unwrapped as
+// Config.AuditLog. Each event gets a UUIDv7 ID when it is recorded, so IDs
+// follow recording order and serve as the paging cursor of AuditEvents,
+// which answers every filter of auth.EventQuery from an index in one
+// query. Record never fails a flow: an event it cannot store is logged.
 //
 // # PostgreSQL
 //
@@ -44,11 +61,12 @@
 // Time columns are timestamptz, written with microsecond precision. Meta is
 // jsonb, so it comes back as an equivalent JSON document (keys reordered,
 // whitespace dropped). IDs must be canonical lower-case UUIDs (auth.ValidID);
-// anything else is simply not found.
+// anything else is simply not found. (The ID fields of audit events are
+// text, so that no event is refused for an odd ID.)
 //
 // Because arguments are inlined, a bun query hook (bundebug, for instance)
-// sees emails, password hashes and refresh-token hashes in the query text:
-// do not log queries in production.
+// sees emails, password hashes, refresh- and action-token hashes and audit
+// events in the query text: do not log queries in production.
 //
 // # SQLite
 //
@@ -63,7 +81,7 @@
 //
 //   - foreign_keys(1) is required, on every connection: New fails without
 //     it, since it is what turns an unknown tenant into ErrTenantNotFound
-//     and deletes a user's sessions with the user.
+//     and deletes a user's sessions and action tokens with the user.
 //   - journal_mode(WAL) lets readers proceed while one connection writes.
 //   - busy_timeout makes a writer wait for the write lock instead of
 //     failing at once; a write that still cannot get it is ErrUnavailable.
@@ -83,9 +101,15 @@
 //
 // Expired revocations are ignored by Revoked, expired sessions by
 // ListSessions (SessionByRefreshHash still finds them, as its contract
-// says); both are deleted by Sweep, which a background janitor runs every
-// five minutes by default (WithSweepInterval). Close stops it; Close does
-// not close the *bun.DB, which belongs to the caller.
+// says), expired action tokens by ActionToken and ConsumeActionToken; all
+// are deleted by Sweep, which a background janitor runs every five minutes
+// by default (WithSweepInterval). Close stops it; Close does not close the
+// *bun.DB, which belongs to the caller.
+//
+// Audit events are kept until deleted: by Sweep, when WithAuditRetention
+// sets a retention period, or by the host application (events recorded
+// before a time t are those whose id is below the smallest UUIDv7 of t,
+// a range of the primary key).
 package bunstore
 
 import (
@@ -103,11 +127,13 @@ import (
 )
 
 var (
-	_ auth.UserStore       = (*Store)(nil)
-	_ auth.TenantStore     = (*Store)(nil)
-	_ auth.SessionStore    = (*Store)(nil)
-	_ auth.RevocationStore = (*Store)(nil)
-	_ auth.Sweeper         = (*Store)(nil)
+	_ auth.UserStore        = (*Store)(nil)
+	_ auth.TenantStore      = (*Store)(nil)
+	_ auth.SessionStore     = (*Store)(nil)
+	_ auth.RevocationStore  = (*Store)(nil)
+	_ auth.Sweeper          = (*Store)(nil)
+	_ auth.ActionTokenStore = (*Store)(nil)
+	_ auth.AuditLog         = (*Store)(nil)
 )
 
 // DefaultSweepInterval is how often the janitor sweeps unless
@@ -121,15 +147,21 @@ const sweepBatch = 1000
 // Option configures a Store.
 type Option func(*Store)
 
-// WithSweepInterval sets how often the janitor deletes expired sessions
-// and revocations; each run waits the interval plus or minus 10%, so that
-// many instances do not sweep in step. Zero or negative disables the
-// janitor (call Sweep yourself, or let another instance do it). Default:
-// DefaultSweepInterval.
+// WithSweepInterval sets how often the janitor runs Sweep; each run waits
+// the interval plus or minus 10%, so that many instances do not sweep in
+// step. Zero or negative disables the janitor (call Sweep yourself, or let
+// another instance do it). Default: DefaultSweepInterval.
 func WithSweepInterval(d time.Duration) Option { return func(s *Store) { s.sweepEvery = d } }
 
-// WithClock sets the clock used by the janitor and by Revoked to ignore
-// expired entries; it must be safe for concurrent use. Default: time.Now.
+// WithAuditRetention makes Sweep, and so the janitor, also delete audit
+// events recorded more than d before the time it is given (by the time in
+// their UUIDv7 IDs, through the primary key). Zero or negative keeps them
+// until the host application deletes them. Default: zero.
+func WithAuditRetention(d time.Duration) Option { return func(s *Store) { s.retention = max(d, 0) } }
+
+// WithClock sets the clock used by the janitor, by Revoked to ignore
+// expired entries and by Record for an event without a time; it must be
+// safe for concurrent use. Default: time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) {
 		if now != nil {
@@ -149,14 +181,15 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // Store implements auth.UserStore, auth.TenantStore, auth.SessionStore,
-// auth.RevocationStore and auth.Sweeper over a *bun.DB. It is safe for
-// concurrent use.
+// auth.RevocationStore, auth.ActionTokenStore, auth.AuditLog and
+// auth.Sweeper over a *bun.DB. It is safe for concurrent use.
 type Store struct {
 	db         *bun.DB
 	sqlite     bool
 	log        *slog.Logger
 	now        func() time.Time
 	sweepEvery time.Duration
+	retention  time.Duration
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -263,26 +296,35 @@ func (s *Store) janitor() {
 
 // Sweep implements auth.Sweeper: it deletes sessions whose idle or absolute
 // expiry is not after now (revoked ones are kept until then, so their
-// tokens are still recognised) and revocations whose expiry is not after
-// now, in batches, and returns how many rows it deleted. Errors as for
-// every call (ErrUnavailable, context errors); rows deleted before an
-// error stay deleted and are counted.
+// tokens are still recognised), revocations and action tokens whose expiry
+// is not after now and, with WithAuditRetention(d), audit events recorded
+// before now minus d, in batches, and returns how many rows it deleted.
+// Errors as for every call (ErrUnavailable, context errors); rows deleted
+// before an error stay deleted and are counted.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	t := s.at(now)
 	lock := ""
 	if !s.sqlite {
 		lock = " FOR UPDATE SKIP LOCKED" // instances sweeping at once do not wait for each other
 	}
-	total := 0
-	for _, q := range []struct {
+	type del struct {
 		query string
 		args  []any
-	}{
+	}
+	dels := []del{
 		{"DELETE FROM auth_sessions WHERE id IN (SELECT id FROM auth_sessions WHERE idle_expires_at <= ? OR expires_at <= ? LIMIT ?" + lock + ")",
 			[]any{t, t, sweepBatch}},
 		{"DELETE FROM auth_revocations WHERE (kind, id) IN (SELECT kind, id FROM auth_revocations WHERE expires_at <= ? LIMIT ?" + lock + ")",
 			[]any{t, sweepBatch}},
-	} {
+		{"DELETE FROM auth_action_tokens WHERE hash IN (SELECT hash FROM auth_action_tokens WHERE expires_at <= ? LIMIT ?" + lock + ")",
+			[]any{t, sweepBatch}},
+	}
+	if s.retention > 0 {
+		dels = append(dels, del{"DELETE FROM auth_audit_events WHERE id IN (SELECT id FROM auth_audit_events WHERE id < ? LIMIT ?" + lock + ")",
+			[]any{auditBound(now.Add(-s.retention)), sweepBatch}})
+	}
+	total := 0
+	for _, q := range dels {
 		for {
 			res, err := s.db.ExecContext(ctx, q.query, q.args...)
 			if err != nil {

@@ -40,6 +40,12 @@ func TestPostgres(t *testing.T) {
 	dbtest.Store(t, pg.Open)
 }
 
+// TestPostgresMigrations runs the migration checks shared with SQLite
+// (package migrate has PostgreSQL's own).
+func TestPostgresMigrations(t *testing.T) {
+	dbtest.Migrations(t, pg.Fresh)
+}
+
 // TestPostgresQueryPlans checks that every look-up path uses an index.
 func TestPostgresQueryPlans(t *testing.T) {
 	ctx := context.Background()
@@ -53,6 +59,23 @@ func TestPostgresQueryPlans(t *testing.T) {
 	_, err = db.ExecContext(ctx, `INSERT INTO auth_users (id, tenant_id, email, password_hash)
 		SELECT gen_random_uuid(), ('00000000-0000-0000-0000-0000000001' || lpad((i % 20 + 1)::text, 2, '0'))::uuid, 'u' || i || '@x.y', 'x'
 		FROM generate_series(1, 4000) i`)
+	require.NoError(t, err)
+	// A token of each purpose for each user.
+	_, err = db.ExecContext(ctx, `INSERT INTO auth_action_tokens (hash, purpose, user_id, email, expires_at)
+		SELECT sha256((u.id::text || p)::bytea), p, u.id, u.email, now() + interval '1 hour'
+		FROM auth_users u, unnest(ARRAY['verify_email', 'reset_password', 'change_email']) p`)
+	require.NoError(t, err)
+	// 40000 audit events over 20 tenants, one a minute; 1000 users, each in
+	// one tenant; an administrator's action every 100th; eight types.
+	_, err = db.ExecContext(ctx, `INSERT INTO auth_audit_events (id, type, time, tenant_id, user_id, actor_id)
+		SELECT gen_random_uuid(),
+			(ARRAY['login.succeeded', 'login.failed', 'token.refreshed', 'session.logout', 'user.registered',
+				'password.changed', 'user.role_changed', 'rate_limited'])[i % 8 + 1],
+			now() - i * interval '1 minute',
+			'00000000-0000-0000-0000-0000000001' || lpad((i % 20 + 1)::text, 2, '0'),
+			'u' || (i % 1000),
+			CASE WHEN i % 100 = 0 THEN 'admin' || (i % 7) END
+		FROM generate_series(1, 40000) i`)
 	require.NoError(t, err)
 	_, err = db.ExecContext(ctx, "ANALYZE")
 	require.NoError(t, err)
@@ -70,6 +93,10 @@ func TestPostgresQueryPlans(t *testing.T) {
 		"DELETE FROM auth_sessions WHERE idle_expires_at <= now() OR expires_at <= now()":                                                                        "auth_sessions_idle_expires_at_idx",
 		"DELETE FROM auth_revocations WHERE expires_at <= now()":                                                                                                 "auth_revocations_expires_at_idx",
 		"SELECT kind, revoked_at FROM auth_revocations WHERE ((kind = 1 AND id = 'a') OR (kind = 2 AND id = 'b') OR (kind = 3 AND id = 'c'))":                    "auth_revocations_pkey",
+		"DELETE FROM auth_action_tokens WHERE hash = " + h + " AND purpose = 'verify_email' AND expires_at > now() RETURNING *":                                  "auth_action_tokens_pkey",
+		"DELETE FROM auth_action_tokens WHERE user_id = '00000000-0000-0000-0000-000000000101' AND purpose = 'verify_email'":                                     "auth_action_tokens_user_id_idx",
+		"DELETE FROM auth_action_tokens WHERE expires_at <= now()":                                                                                               "auth_action_tokens_expires_at_idx",
+		"DELETE FROM auth_audit_events WHERE id < '01a00000-0000-7000-8000-000000000000'":                                                                        "auth_audit_events_pkey",
 	} {
 		rows, err := conn.QueryContext(ctx, "EXPLAIN "+q)
 		require.NoError(t, err)
@@ -81,6 +108,33 @@ func TestPostgresQueryPlans(t *testing.T) {
 		}
 		require.NoError(t, rows.Err())
 		require.Contains(t, plan.String(), index, q)
+	}
+
+	// The queries AuditEvents sends, for a page of 50.
+	now := time.Now()
+	queries := dbtest.AuditQueries(t, db, "00000000-0000-0000-0000-000000000101", "u20",
+		now.Add(-20000*time.Minute), now.Add(-19900*time.Minute))
+	for name, indexes := range map[string][]string{
+		"tenant": {"auth_audit_events_tenant_id_idx"},
+		"cursor": {"auth_audit_events_tenant_id_idx"},
+		"user":   {"auth_audit_events_user_id_idx", "auth_audit_events_actor_id_idx"},
+		"type":   {"auth_audit_events_type_idx"},
+		"time":   {"auth_audit_events_time_idx"},
+	} {
+		rows, err := conn.QueryContext(ctx, "EXPLAIN "+queries[name])
+		require.NoError(t, err)
+		var plan strings.Builder
+		for rows.Next() {
+			var line string
+			require.NoError(t, rows.Scan(&line))
+			plan.WriteString(line + "\n")
+		}
+		require.NoError(t, rows.Err())
+		t.Logf("%s: %s\n%s", name, queries[name], plan.String())
+		for _, index := range indexes {
+			require.Contains(t, plan.String(), index, name)
+		}
+		require.NotContains(t, plan.String(), "Seq Scan", name)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/migrate"
 	"github.com/maestro-ml/auth/store/bunstore"
@@ -58,4 +60,37 @@ func Example() {
 	// ada@example.com
 	// true
 	// true
+}
+
+// ExampleStore_AuditEvents records events through an AsyncSink, as
+// Config.Events would, and reads a tenant's audit log back, newest first.
+func ExampleStore_AuditEvents() {
+	ctx := context.Background()
+	db := dbtest.OpenPostgres(dbtest.PostgresURL(), pg.Schema)
+	defer db.Close()
+	if err := migrate.Up(ctx, db, migrate.WithLogger(dbtest.Logger())); err != nil {
+		log.Fatal(err)
+	}
+	st, err := bunstore.New(db, bunstore.WithAuditRetention(365*24*time.Hour))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+
+	events := auth.NewAsyncSink(st, 1024) // for auth.Config.Events
+	tenant, user := uuid.NewString(), uuid.NewString()
+	events.Record(ctx, auth.Event{Type: auth.EventLoginFailed, Time: time.Now(), TenantID: tenant, UserID: user, Reason: "invalid_credentials"})
+	events.Record(ctx, auth.Event{Type: auth.EventLoginSucceeded, Time: time.Now(), TenantID: tenant, UserID: user})
+	_ = events.Close() // waits until both are written
+
+	page, err := st.AuditEvents(ctx, auth.EventQuery{TenantID: tenant, UserID: user, Limit: 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range page {
+		fmt.Printf("%s %q\n", e.Type, e.Reason)
+	}
+	// Output:
+	// login.succeeded ""
+	// login.failed "invalid_credentials"
 }

@@ -77,3 +77,20 @@ func parseTime(s string) (time.Time, bool, error) {
 	}
 	return time.Time{}, false, fmt.Errorf("bunstore: cannot parse time %q", s)
 }
+
+// strDest scans a nullable text column into a string; NULL becomes "".
+type strDest struct{ p *string }
+
+func (d strDest) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*d.p = ""
+	case string:
+		*d.p = v
+	case []byte:
+		*d.p = string(v)
+	default:
+		return fmt.Errorf("bunstore: cannot scan %T into a string", src)
+	}
+	return nil
+}

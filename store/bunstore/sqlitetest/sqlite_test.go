@@ -58,9 +58,11 @@ func TestSingleConnection(t *testing.T) {
 	st, err := bunstore.New(db, bunstore.WithLogger(dbtest.Logger()))
 	require.NoError(t, err)
 	defer st.Close()
-	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}
+	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Tokens: st}
 	authtest.TestUserStore(t, stores)
 	authtest.TestSessionStore(t, stores)
+	authtest.TestActionTokenStore(t, stores)
+	authtest.TestAuditLog(t, st, nil)
 }
 
 func TestForeignKeysRequired(t *testing.T) {
@@ -103,15 +105,8 @@ func TestQueryPlans(t *testing.T) {
 	ctx := context.Background()
 	db := fresh(t)(t)
 	require.NoError(t, migrate.Up(ctx, db, migrate.WithLogger(dbtest.Logger())))
-	for q, index := range map[string]string{
-		"SELECT * FROM auth_users WHERE email = 'a@b.c'":                                                                                      "auth_users_email_key",
-		"SELECT * FROM auth_users WHERE tenant_id = 'x' AND id > 'y' ORDER BY id LIMIT 3":                                                     "auth_users_tenant_id_idx",
-		"SELECT * FROM auth_sessions WHERE refresh_hash = X'00' OR previous_hash = X'00'":                                                     "auth_sessions_previous_hash_idx",
-		"SELECT * FROM auth_sessions WHERE user_id = 'x' ORDER BY created_at DESC":                                                            "auth_sessions_user_id_idx",
-		"SELECT id FROM auth_sessions WHERE idle_expires_at <= 1 OR expires_at <= 1 LIMIT 10":                                                 "auth_sessions_expires_at_idx",
-		"SELECT kind, id FROM auth_revocations WHERE expires_at <= 1 LIMIT 10":                                                                "auth_revocations_expires_at_idx",
-		"SELECT kind, revoked_at FROM auth_revocations WHERE ((kind = 1 AND id = 'a') OR (kind = 2 AND id = 'b') OR (kind = 3 AND id = 'c'))": "USING PRIMARY KEY",
-	} {
+	plan := func(t *testing.T, q string) string {
+		t.Helper()
 		rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
 		require.NoError(t, err)
 		var plan strings.Builder
@@ -122,7 +117,41 @@ func TestQueryPlans(t *testing.T) {
 			plan.WriteString(detail + "\n")
 		}
 		require.NoError(t, rows.Err())
-		require.Contains(t, plan.String(), index, q)
-		require.NotContains(t, plan.String(), "SCAN auth_", q)
+		return plan.String()
+	}
+	for q, index := range map[string]string{
+		"SELECT * FROM auth_users WHERE email = 'a@b.c'":                                                                                      "auth_users_email_key",
+		"SELECT * FROM auth_users WHERE tenant_id = 'x' AND id > 'y' ORDER BY id LIMIT 3":                                                     "auth_users_tenant_id_idx",
+		"SELECT * FROM auth_sessions WHERE refresh_hash = X'00' OR previous_hash = X'00'":                                                     "auth_sessions_previous_hash_idx",
+		"SELECT * FROM auth_sessions WHERE user_id = 'x' ORDER BY created_at DESC":                                                            "auth_sessions_user_id_idx",
+		"SELECT id FROM auth_sessions WHERE idle_expires_at <= 1 OR expires_at <= 1 LIMIT 10":                                                 "auth_sessions_expires_at_idx",
+		"SELECT kind, id FROM auth_revocations WHERE expires_at <= 1 LIMIT 10":                                                                "auth_revocations_expires_at_idx",
+		"SELECT kind, revoked_at FROM auth_revocations WHERE ((kind = 1 AND id = 'a') OR (kind = 2 AND id = 'b') OR (kind = 3 AND id = 'c'))": "USING PRIMARY KEY",
+		"DELETE FROM auth_action_tokens WHERE hash = X'00' AND purpose = 'verify_email' AND expires_at > 1 RETURNING *":                       "USING PRIMARY KEY",
+		"DELETE FROM auth_action_tokens WHERE user_id = 'x' AND purpose = 'verify_email'":                                                     "auth_action_tokens_user_id_idx",
+		"SELECT hash FROM auth_action_tokens WHERE expires_at <= 1 LIMIT 10":                                                                  "auth_action_tokens_expires_at_idx",
+		"SELECT id FROM auth_audit_events WHERE id < '01a00000-0000-7000-8000-000000000000' LIMIT 10":                                         "sqlite_autoindex_auth_audit_events_1",
+	} {
+		p := plan(t, q)
+		require.Contains(t, p, index, q)
+		require.NotContains(t, p, "SCAN auth_", q)
+	}
+
+	// The queries AuditEvents sends, for a page of 50.
+	now := time.Now()
+	queries := dbtest.AuditQueries(t, db, "00000000-0000-0000-0000-000000000101", "u20", now.Add(-time.Hour), now)
+	for name, indexes := range map[string][]string{
+		"tenant": {"auth_audit_events_tenant_id_idx"},
+		"cursor": {"auth_audit_events_tenant_id_idx"},
+		"user":   {"auth_audit_events_user_id_idx", "auth_audit_events_actor_id_idx"},
+		"type":   {"auth_audit_events_type_idx"},
+		"time":   {"auth_audit_events_time_idx"},
+	} {
+		p := plan(t, queries[name])
+		t.Logf("%s: %s\n%s", name, queries[name], p)
+		for _, index := range indexes {
+			require.Contains(t, p, index, name)
+		}
+		require.NotContains(t, p, "SCAN auth_", name)
 	}
 }

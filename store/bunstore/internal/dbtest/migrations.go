@@ -8,9 +8,16 @@ import (
 
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/migrate"
+	"github.com/maestro-ml/auth/store/bunstore"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
 )
+
+// migrations is how many migrations package migrate has, and tables the
+// tables they create.
+const migrations = 5
+
+var tables = []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations", "auth_action_tokens", "auth_audit_events"}
 
 // Migrations checks package migrate on the databases fresh creates, each
 // empty: up, down one step, down all and up again, Status, Up twice, Up
@@ -41,7 +48,7 @@ func Migrations(t *testing.T, fresh func(t testing.TB) Opener) {
 		db := fresh(t)(t)
 		st, err := migrate.Status(ctx, db)
 		require.NoError(t, err)
-		require.Len(t, st, 3)
+		require.Len(t, st, migrations)
 		for _, s := range st {
 			require.False(t, s.Applied)
 		}
@@ -56,7 +63,7 @@ func Migrations(t *testing.T, fresh func(t testing.TB) Opener) {
 			require.Equal(t, int64(1), s.Group)
 			require.True(t, s.AppliedAt.After(before), s.AppliedAt)
 		}
-		for _, tb := range []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations"} {
+		for _, tb := range tables {
 			require.True(t, hasTable(t, db, tb), tb)
 		}
 		var slug string
@@ -68,20 +75,35 @@ func Migrations(t *testing.T, fresh func(t testing.TB) Opener) {
 		require.NoError(t, err)
 		require.Equal(t, st, st2, "the second Up is a no-op")
 
+		// Rows in every table, linked as the store links them, do not stop
+		// the way down.
+		bs, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(Logger()))
+		require.NoError(t, err)
+		defer bs.Close()
+		u := newUser(auth.DefaultTenantID)
+		require.NoError(t, bs.CreateUser(ctx, u))
+		now := time.Now()
+		require.NoError(t, bs.CreateSession(ctx, newSession(u, now)))
+		require.NoError(t, bs.CreateActionToken(ctx, &auth.ActionToken{Hash: hash(u.ID), Purpose: auth.PurposeVerifyEmail, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+		bs.Record(ctx, auth.Event{Type: auth.EventUserRegistered, Time: now, TenantID: u.TenantID, UserID: u.ID})
+		evs, err := bs.AuditEvents(ctx, auth.EventQuery{TenantID: u.TenantID})
+		require.NoError(t, err)
+		require.Len(t, evs, 1)
+
 		require.NoError(t, migrate.Down(ctx, db, quiet))
-		require.Equal(t, []string{st[0].Version, st[1].Version}, applied(t, db), "one step down")
-		require.False(t, hasTable(t, db, "auth_revocations"))
-		require.True(t, hasTable(t, db, "auth_sessions"))
+		require.Equal(t, []string{st[0].Version, st[1].Version, st[2].Version, st[3].Version}, applied(t, db), "one step down")
+		require.False(t, hasTable(t, db, "auth_audit_events"))
+		require.True(t, hasTable(t, db, "auth_action_tokens"))
 
 		require.NoError(t, migrate.DownAll(ctx, db, quiet))
 		require.Empty(t, applied(t, db))
-		for _, tb := range []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations"} {
+		for _, tb := range tables {
 			require.False(t, hasTable(t, db, tb), tb)
 		}
 		require.NoError(t, migrate.DownAll(ctx, db, quiet), "nothing to roll back")
 
 		require.NoError(t, migrate.Up(ctx, db, quiet), "up after down")
-		require.Len(t, applied(t, db), 3)
+		require.Len(t, applied(t, db), migrations)
 		st, err = migrate.Status(ctx, db)
 		require.NoError(t, err)
 		require.Equal(t, int64(1), st[0].Group, "groups restart once the history is empty")
@@ -110,7 +132,7 @@ func Migrations(t *testing.T, fresh func(t testing.TB) Opener) {
 		}
 		var rows, groups int
 		require.NoError(t, dbs[0].QueryRowContext(ctx, "SELECT count(*), count(DISTINCT group_id) FROM auth_migrations").Scan(&rows, &groups))
-		require.Equal(t, 3, rows, "each migration applied once")
+		require.Equal(t, migrations, rows, "each migration applied once")
 		require.Equal(t, 1, groups, "by one of the callers")
 	})
 

@@ -17,6 +17,8 @@ import (
 	"github.com/maestro-ml/auth/migrate"
 	"github.com/maestro-ml/auth/store/bunstore"
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // DriverWords must never appear in an error the store returns.
@@ -51,9 +53,11 @@ func Store(t *testing.T, open Opener) {
 	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(Logger()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}
+	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Tokens: st, AuditLog: st}
 
 	t.Run("Acceptance", func(t *testing.T) { authtest.TestStores(t, stores) })
+	t.Run("ActionTokens", func(t *testing.T) { actionTokens(t, open, db, st) })
+	t.Run("AuditLog", func(t *testing.T) { auditLog(t, open, st) })
 
 	t.Run("RegisterRaceOneRow", func(t *testing.T) {
 		// 50 argon2id hashes queue for the hashing slots: allow them time.
@@ -241,9 +245,21 @@ func Store(t *testing.T, open Opener) {
 			require.NoError(t, st.CreateSession(ctx, newSession(u, far.Add(-48*time.Hour))))
 		}
 		require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: newID(), At: far, ExpiresAt: far.Add(-time.Hour)}))
+		for _, userID := range []string{u.ID, ""} { // a user's token and a decoy
+			at := far.Add(-2 * time.Hour)
+			require.NoError(t, st.CreateActionToken(ctx, &auth.ActionToken{Hash: hash(randomHex(16)), Purpose: auth.PurposeVerifyEmail,
+				UserID: userID, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}))
+		}
+		live := &auth.ActionToken{Hash: hash(randomHex(16)), Purpose: auth.PurposeVerifyEmail, UserID: u.ID, CreatedAt: far, ExpiresAt: far.Add(time.Second)}
+		require.NoError(t, st.CreateActionToken(ctx, live))
 		n, err := st.Sweep(ctx, far)
 		require.NoError(t, err)
-		require.GreaterOrEqual(t, n, 4)
+		require.GreaterOrEqual(t, n, 6)
+		var tokens int
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM auth_action_tokens WHERE expires_at <= ?", sqlTime(db, far)).Scan(&tokens))
+		require.Zero(t, tokens, "expired action tokens swept")
+		_, err = st.ActionToken(ctx, live.Purpose, live.Hash, far)
+		require.NoError(t, err, "a live one stays")
 		n, err = st.Sweep(ctx, far)
 		require.NoError(t, err)
 		require.Zero(t, n, "nothing left to sweep")
@@ -357,7 +373,31 @@ func calls(st *bunstore.Store) map[string]func(context.Context) error {
 		},
 		"Sweep":           func(ctx context.Context) error { _, err := st.Sweep(ctx, now); return err },
 		"SetTenantActive": func(ctx context.Context) error { return st.SetTenantActive(ctx, auth.DefaultTenantID, true) },
+		"CreateActionToken": func(ctx context.Context) error {
+			return st.CreateActionToken(ctx, &auth.ActionToken{Hash: hash(newID()), Purpose: auth.PurposeVerifyEmail, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+		},
+		"ActionToken": func(ctx context.Context) error {
+			_, err := st.ActionToken(ctx, auth.PurposeVerifyEmail, hash(newID()), now)
+			return err
+		},
+		"ConsumeActionToken": func(ctx context.Context) error {
+			_, err := st.ConsumeActionToken(ctx, auth.PurposeVerifyEmail, hash(newID()), now)
+			return err
+		},
+		"DeleteActionTokens": func(ctx context.Context) error { return st.DeleteActionTokens(ctx, newID(), auth.PurposeVerifyEmail) },
+		"AuditEvents": func(ctx context.Context) error {
+			_, err := st.AuditEvents(ctx, auth.EventQuery{TenantID: auth.DefaultTenantID, UserID: newID(), Type: auth.EventLogout, Since: now, Until: now, Before: newID()})
+			return err
+		},
 	}
+}
+
+// sqlTime returns t as the dialect of db stores it.
+func sqlTime(db *bun.DB, t time.Time) any {
+	if db.Dialect().Name() == dialect.SQLite {
+		return t.UnixMilli()
+	}
+	return t
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
