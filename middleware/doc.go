@@ -1,7 +1,9 @@
 // Package middleware puts an *auth.Authenticator on HTTP: middleware that
 // authenticates and authorises requests, and handlers for registration,
-// login, refresh, logout, sessions, user administration and the key set,
-// for any router that takes Go 1.22 patterns (http.ServeMux, chi).
+// login, refresh, logout, sessions, the account lifecycle (e-mail
+// verification, password reset and change, e-mail change), user
+// administration, the audit log and the key set, for any router that takes
+// Go 1.22 patterns (http.ServeMux, chi).
 //
 // # Protecting a router
 //
@@ -38,6 +40,19 @@
 // the role, tenant, active or verified flags. Administrative endpoints are
 // scoped to the caller's tenant: another tenant's user is "not found".
 //
+// Every request that Authenticate admits, and every request to a mounted
+// endpoint, carries the client in its context (auth.NewClientContext:
+// the address that WithIPResolver finds, and the User-Agent), so audit
+// events record where each action came from.
+//
+// Tokens from e-mailed links (verification, reset, e-mail change) are
+// posted in the body, never put in a URL. One that is unknown, used or
+// expired is 422 invalid_action_token, not 401: a 401 and its challenge
+// are about the request's access token, which a client would then drop.
+// For the same reason a wrong current password from an authenticated
+// caller (password or e-mail change) is 403 invalid_credentials. Password
+// reset requests answer 202 whether or not the address has an account.
+//
 // # Errors
 //
 // Every error is an RFC 9457 application/problem+json response with type
@@ -54,7 +69,8 @@
 //	401 unauthenticated, unsupported_auth_scheme, invalid_token,
 //	    token_expired, invalid_credentials
 //	403 insufficient_role, role_above_caller, self_modification,
-//	    cross_origin, user_inactive, email_not_verified
+//	    cross_origin, user_inactive, email_not_verified,
+//	    invalid_credentials (a wrong current password when signed in)
 //	404 not_found, user_not_found, session_not_found
 //	409 email_taken, tenant_taken, conflict
 //	413 body_too_large
@@ -62,9 +78,12 @@
 //	422 the request is well-formed but refused by policy: invalid_email,
 //	    password_too_short, password_too_long, password_too_common,
 //	    password_too_close, password_encoding, password_policy,
-//	    invalid_role, tenant_not_found, invalid_input
+//	    invalid_role, tenant_not_found, invalid_input,
+//	    invalid_action_token (an e-mailed token: unknown, used, expired)
 //	429 rate_limited (auth.RateLimitError)
 //	500 internal_error (logged with slog; the body says nothing more)
+//	501 not_configured (auth.ErrNotConfigured: no Config.Tokens and
+//	    Notifier for the lifecycle endpoints, no Config.AuditLog)
 //	503 unavailable, busy (auth.ErrUnavailable, auth.ErrBusy: fail closed)
 //
 // WriteError applies the same table in your own handlers.

@@ -25,6 +25,8 @@ var (
 	errRoleAboveCaller        = errors.New("middleware: role above the caller's")
 	errSelfModification       = errors.New("middleware: administrators cannot change their own role or active flag")
 	errNotFound               = errors.New("middleware: not found")
+	errWrongPassword          = errors.New("middleware: the current password is wrong")
+	errInvalidActionToken     = errors.New("middleware: invalid, used or expired e-mailed token")
 
 	errUnsupportedMediaType = errors.New("middleware: content type is not application/json")
 	errBodyTooLarge         = errors.New("middleware: request body too large")
@@ -130,6 +132,13 @@ var errorTable = [...]mapping{
 		detail: "The account is disabled."},
 	{err: auth.ErrEmailNotVerified, status: 403, code: "email_not_verified",
 		detail: "The email address must be verified before signing in."},
+	// A wrong current password from an authenticated caller (password or
+	// e-mail change) is 403, not 401: the access token is valid, and a 401
+	// must carry a challenge (RFC 9110 §15.5.2) that tells clients to
+	// drop or refresh it (RFC 6750 §3). The code is the one a wrong
+	// password gets at login.
+	{err: errWrongPassword, status: 403, code: "invalid_credentials",
+		detail: "The current password is incorrect."},
 
 	// Resources. A resource of another tenant is not found, never
 	// forbidden: a 403 would confirm that it exists (OWASP ASVS 5.0 V8.2, IDOR).
@@ -172,6 +181,13 @@ var errorTable = [...]mapping{
 	{err: auth.ErrPasswordPolicy, status: 422, code: "password_policy", detail: "The password does not meet the policy."},
 	{err: auth.ErrInvalidRole, status: 422, code: "invalid_role", detail: "The role is not one of the configured roles."},
 	{err: auth.ErrTenantNotFound, status: 422, code: "tenant_not_found", detail: "The tenant does not exist or is inactive."},
+	// A verification, reset or e-mail change token from a link is data in
+	// the body, not the request's credential: no 401 and no challenge
+	// (RFC 6750 §3 is about access tokens). 422, not 410, because an
+	// unknown, a used and an expired token get the same answer, which
+	// reveals nothing about which it is.
+	{err: errInvalidActionToken, status: 422, code: "invalid_action_token",
+		detail: "The link's token is invalid, expired or already used; request a new one."},
 	{err: auth.ErrInvalidInput, status: 422, code: "invalid_input",
 		detail: "A value is not acceptable: a name that is too long or has control characters, meta that is not a JSON object, or a malformed ID."},
 

@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -188,4 +189,60 @@ func ExampleWriteError() {
 	// Output:
 	// 429 application/problem+json Retry-After: 3
 	// {"type":"about:blank","title":"Too Many Requests","status":429,"detail":"Too many attempts; retry after the time in Retry-After.","code":"rate_limited"}
+}
+
+// mailer stands in for an e-mail sender. A real auth.Notifier queues a
+// message whose link carries the token in its fragment
+// (https://app.example/reset#token=...), which browsers never send to a
+// server; the page the link opens posts it to the endpoint.
+type mailer struct{ token string }
+
+func (m *mailer) Notify(_ context.Context, msg auth.Message) error {
+	fmt.Println("  mail:", msg.Kind, "to", msg.To)
+	m.token = msg.Token
+	return nil
+}
+
+// Password reset: the answer to a reset request is the same whether or not
+// the address has an account; only an account's owner gets mail.
+func ExampleResetPasswordHandler() {
+	st := memstore.New()
+	defer func() { _ = st.Close() }()
+	key, _ := auth.GenerateKey(auth.EdDSA)
+	keys, _ := auth.NewKeySet(key)
+	mail := &mailer{}
+	a, err := auth.New(auth.Config{
+		Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st,
+		Tokens: st, Notifier: mail, // the lifecycle endpoints need both
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	_, _ = a.EnsureDefaultTenant(ctx)
+	_, _ = a.CreateUser(ctx, auth.NewUser{Email: "kate@example.com", Password: "correct horse battery staple"})
+
+	mux := http.NewServeMux()
+	middleware.Mount(mux, a)
+	for _, email := range []string{"kate@example.com", "nobody@example.com"} {
+		fmt.Println("forgot", email)
+		resp := send(mux, "POST", "/api/v1/auth/password/forgot", "", `{"email":"`+email+`"}`)
+		body, _ := io.ReadAll(resp.Body)
+		fmt.Print("  ", resp.Status, " ", string(body))
+	}
+	fmt.Println("reset")
+	reset := `{"token":"` + mail.token + `","password":"a new and long passphrase"}`
+	fmt.Println("  " + send(mux, "POST", "/api/v1/auth/password/reset", "", reset).Status)
+	fmt.Println("  again:", send(mux, "POST", "/api/v1/auth/password/reset", "", reset).Status)
+	// Output:
+	// forgot kate@example.com
+	//   mail: reset_password to kate@example.com
+	//   202 Accepted {"status":"accepted"}
+	// forgot nobody@example.com
+	//   202 Accepted {"status":"accepted"}
+	// reset
+	//   mail: password_changed to kate@example.com
+	//   204 No Content
+	//   again: 422 Unprocessable Entity
 }

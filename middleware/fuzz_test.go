@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/maestro-ml/auth"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,6 +39,18 @@ var decoderSeeds = []string{
 	`{"meta":` + strings.Repeat(`[`, 40) + strings.Repeat(`]`, 40) + `}`,
 	`{"active":"true"}`,
 	`{"meta":[1]}`,
+	`{"token":"Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"}`,
+	`{"token":"a","password":"correct horse battery staple"}`,
+	`{"current_password":"a","new_password":"b"}`,
+	`{"password":"a","new_email":"new@example.com"}`,
+	`{"email":"kate@example.com"}`,
+	`{"token":"a","TOKEN":"b"}`,
+	`{"token":"a","user_id":"00000000-0000-0000-0000-000000000001"}`,
+	`{"current_password":"a","new_password":"b","password":"c"}`,
+	`{"password":"a","new_email":"b","verified":true}`,
+	`{"new_email":"a","New_Email":"b"}`,
+	`{"token":null}`,
+	`{"token":["a"]}`,
 }
 
 // fuzzDecoder checks a request decoder against encoding/json: whatever it
@@ -84,6 +97,12 @@ func FuzzDecodeRegister(f *testing.F)   { fuzzDecoder(f, decodeRegister) }
 func FuzzDecodeLogin(f *testing.F)      { fuzzDecoder(f, decodeLogin) }
 func FuzzDecodeCreateUser(f *testing.F) { fuzzDecoder(f, decodeCreateUser) }
 func FuzzDecodeUpdateUser(f *testing.F) { fuzzDecoder(f, decodeUpdateUser) }
+
+func FuzzDecodeActionToken(f *testing.F)    { fuzzDecoder(f, decodeActionToken) }
+func FuzzDecodeForgotPassword(f *testing.F) { fuzzDecoder(f, decodeForgotPassword) }
+func FuzzDecodeResetPassword(f *testing.F)  { fuzzDecoder(f, decodeResetPassword) }
+func FuzzDecodeChangePassword(f *testing.F) { fuzzDecoder(f, decodeChangePassword) }
+func FuzzDecodeChangeEmail(f *testing.F)    { fuzzDecoder(f, decodeChangeEmail) }
 
 func FuzzDecodeRefresh(f *testing.F) {
 	fuzzDecoder(f, func(b []byte) (refreshBody, error) { return decodeRefresh(b, true) })
@@ -135,6 +154,34 @@ func FuzzClientIP(f *testing.F) {
 			require.Empty(t, ip.Zone())
 			require.False(t, ip.Is4In6())
 		}
+	})
+}
+
+// FuzzEventQuery checks the audit-log query parser: it never panics,
+// refuses with a 400 of the error table, and what it accepts is within
+// bounds and scoped to the caller's tenant.
+func FuzzEventQuery(f *testing.F) {
+	for _, s := range []string{"", "limit=10", "limit=0", "limit=101", "cursor=01a223c9-5f8b-731b-9b4f-26f2e4a6e139",
+		"user=nope", "type=login.failed", "type=Login", "since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00%2B02:00",
+		"since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "tenant=x", "limit=1&limit=2", "%zz", "a=%", ";", "&&=&"} {
+		f.Add(s)
+	}
+	const tenant = "00000000-0000-0000-0000-000000000001"
+	f.Fuzz(func(t *testing.T, query string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.RawQuery = query
+		r = r.WithContext(auth.NewContext(r.Context(), &auth.Claims{UserID: "u", TenantID: tenant}))
+		q, err := eventQuery(r)
+		if err != nil {
+			require.Equal(t, http.StatusBadRequest, lookup(err).status, "%v", err)
+			return
+		}
+		require.Equal(t, tenant, q.TenantID)
+		require.True(t, q.Limit >= 0 && q.Limit <= 100)
+		require.True(t, q.Before == "" || auth.ValidID(q.Before))
+		require.True(t, q.UserID == "" || auth.ValidID(q.UserID))
+		require.LessOrEqual(t, len(q.Type), 64)
+		require.True(t, q.Since.IsZero() || q.Until.IsZero() || q.Since.Before(q.Until))
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -29,19 +30,29 @@ type Router interface {
 // default "/api/v1/auth") except the key set, which is at DefaultJWKSPath
 // (WithJWKSPath):
 //
-//	POST   {prefix}/register        RegisterHandler (unless WithoutRegistration)
-//	POST   {prefix}/login           LoginHandler
-//	POST   {prefix}/refresh         RefreshHandler
-//	POST   {prefix}/logout          LogoutHandler
-//	POST   {prefix}/logout-all      LogoutAllHandler
-//	GET    {prefix}/me              MeHandler
-//	GET    {prefix}/sessions        SessionsHandler
-//	DELETE {prefix}/sessions/{id}   RevokeSessionHandler
-//	GET    {prefix}/users           ListUsersHandler
-//	POST   {prefix}/users           CreateUserHandler
-//	GET    {prefix}/users/{id}      GetUserHandler
-//	PATCH  {prefix}/users/{id}      UpdateUserHandler
-//	GET    /.well-known/jwks.json   JWKSHandler
+//	POST   {prefix}/register             RegisterHandler (unless WithoutRegistration)
+//	POST   {prefix}/login                LoginHandler
+//	POST   {prefix}/refresh              RefreshHandler
+//	POST   {prefix}/logout               LogoutHandler
+//	POST   {prefix}/logout-all           LogoutAllHandler
+//	GET    {prefix}/me                   MeHandler
+//	POST   {prefix}/verify-email         VerifyEmailHandler
+//	POST   {prefix}/verify-email/resend  ResendVerificationHandler
+//	POST   {prefix}/password/forgot      ForgotPasswordHandler
+//	POST   {prefix}/password/reset       ResetPasswordHandler
+//	POST   {prefix}/password/change      ChangePasswordHandler
+//	POST   {prefix}/email/change         ChangeEmailHandler
+//	POST   {prefix}/email/confirm        ConfirmEmailHandler
+//	GET    {prefix}/sessions             SessionsHandler
+//	DELETE {prefix}/sessions             RevokeOtherSessionsHandler
+//	DELETE {prefix}/sessions/{id}        RevokeSessionHandler
+//	GET    {prefix}/users                ListUsersHandler
+//	POST   {prefix}/users                CreateUserHandler
+//	GET    {prefix}/users/{id}           GetUserHandler
+//	PATCH  {prefix}/users/{id}           UpdateUserHandler
+//	POST   {prefix}/users/{id}/unlock    UnlockUserHandler
+//	GET    {prefix}/audit-events         AuditEventsHandler
+//	GET    /.well-known/jwks.json        JWKSHandler
 //
 // openapi.yaml at the root of the repository describes them. Mount panics
 // on an invalid option, or if r panics on a conflicting pattern.
@@ -200,6 +211,12 @@ func (s *server) routes() []route {
 		authnErrors = []error{errNoCredentials, errQueryToken, errCrossOrigin, auth.ErrInvalidToken, auth.ErrUnavailable}
 		adminErrors = append(slices.Clone(authnErrors), errInsufficientRole)
 		newUserErrs = []error{auth.ErrInvalidEmail, auth.ErrPasswordPolicy, auth.ErrInvalidInput, auth.ErrTenantNotFound, auth.ErrEmailTaken}
+		// Lifecycle flows: a feature the host may not have configured,
+		// and a store that may be down.
+		lifecycle = []error{auth.ErrNotConfigured, auth.ErrUnavailable}
+		// Re-authentication with the current password (change password
+		// or e-mail address).
+		reauth = []error{errWrongPassword, auth.ErrUserInactive, auth.ErrUserNotFound, auth.ErrRateLimited}
 	)
 	p := s.c.prefix
 	var rs []route
@@ -218,7 +235,20 @@ func (s *server) routes() []route {
 	add("POST", p+"/logout", s.logout(), []int{204}, authnErrors)
 	add("POST", p+"/logout-all", s.logoutAll(), []int{204}, authnErrors)
 	add("GET", p+"/me", s.me(), []int{200}, authnErrors, []error{auth.ErrUserNotFound})
+	add("POST", p+"/verify-email", s.verifyEmail(), []int{200}, bodyErrors, lifecycle, []error{errInvalidActionToken})
+	add("POST", p+"/verify-email/resend", s.resendVerification(), []int{202}, authnErrors, lifecycle,
+		[]error{auth.ErrUserNotFound, auth.ErrRateLimited})
+	add("POST", p+"/password/forgot", s.forgotPassword(), []int{202}, bodyErrors, lifecycle, []error{auth.ErrRateLimited})
+	add("POST", p+"/password/reset", s.resetPassword(), []int{204}, bodyErrors, lifecycle,
+		[]error{errInvalidActionToken, auth.ErrPasswordPolicy, auth.ErrUserInactive, auth.ErrBusy})
+	add("POST", p+"/password/change", s.changePassword(), []int{204}, authnErrors, bodyErrors, reauth,
+		[]error{auth.ErrPasswordPolicy, auth.ErrBusy})
+	add("POST", p+"/email/change", s.changeEmail(), []int{202}, authnErrors, bodyErrors, reauth, lifecycle,
+		[]error{auth.ErrInvalidEmail, auth.ErrEmailTaken})
+	add("POST", p+"/email/confirm", s.confirmEmail(), []int{200}, bodyErrors, lifecycle,
+		[]error{errInvalidActionToken, auth.ErrEmailTaken})
 	add("GET", p+"/sessions", s.sessions(), []int{200}, authnErrors)
+	add("DELETE", p+"/sessions", s.revokeOtherSessions(), []int{204}, authnErrors)
 	add("DELETE", p+"/sessions/{id}", s.revokeSession(), []int{204}, authnErrors, []error{auth.ErrSessionNotFound})
 	add("GET", p+"/users", s.listUsers(), []int{200}, adminErrors, []error{errInvalidParameter})
 	add("POST", p+"/users", s.createUser(), []int{201}, adminErrors, bodyErrors, newUserErrs,
@@ -226,6 +256,8 @@ func (s *server) routes() []route {
 	add("GET", p+"/users/{id}", s.getUser(), []int{200}, adminErrors, []error{auth.ErrUserNotFound})
 	add("PATCH", p+"/users/{id}", s.updateUser(), []int{200}, adminErrors, bodyErrors,
 		[]error{auth.ErrUserNotFound, auth.ErrInvalidRole, errRoleAboveCaller, errSelfModification})
+	add("POST", p+"/users/{id}/unlock", s.unlockUser(), []int{204}, adminErrors, []error{auth.ErrUserNotFound, errRoleAboveCaller})
+	add("GET", p+"/audit-events", s.auditEvents(), []int{200}, adminErrors, []error{errInvalidParameter, auth.ErrNotConfigured})
 	if s.c.jwksPath != "" {
 		add("GET", s.c.jwksPath, s.jwksHandler(), []int{200, 304})
 	}
@@ -242,7 +274,16 @@ func statuses(ok []int, errs []error) []int {
 	return slices.Compact(out)
 }
 
-// authenticated wraps h in Authenticate.
+// public wraps h, an endpoint open to anonymous callers, so that its
+// request's context carries the client (auth.NewClientContext): the
+// Authenticator's audit events record its address and user agent.
+func (s *server) public(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h(w, r.WithContext(auth.NewClientContext(r.Context(), s.client(r))))
+	})
+}
+
+// authenticated wraps h in Authenticate, which also sets the client.
 func (s *server) authenticated(h http.HandlerFunc) http.Handler { return s.authenticate(h) }
 
 // admin wraps h in Authenticate and RequireRole(WithAdminRole).
@@ -355,7 +396,10 @@ type (
 		SessionID    string        `json:"session_id"`
 		User         *userResponse `json:"user,omitempty"`
 	}
-	registerAccepted struct {
+	// accepted is the body of every 202: the request was taken, and
+	// nothing more is said (enumeration-safe registration, password
+	// reset, e-mail change).
+	accepted struct {
 		Status string `json:"status"`
 	}
 	sessionResponse struct {
@@ -376,6 +420,8 @@ type (
 		NextCursor string          `json:"next_cursor,omitempty"`
 	}
 )
+
+var acceptedBody = accepted{Status: "accepted"}
 
 func newUserResponse(u *auth.User) *userResponse {
 	meta := u.Meta
@@ -417,7 +463,8 @@ func readJSON[T any](s *server, w http.ResponseWriter, r *http.Request, decode f
 	return decode(body)
 }
 
-// client describes the client of r for the Authenticator.
+// client describes the client of r for the Authenticator: its address as
+// the IPResolver finds it, and its User-Agent.
 func (s *server) client(r *http.Request) auth.ClientInfo {
 	ci := auth.ClientInfo{UserAgent: r.UserAgent()}
 	if ip := s.c.ips.ClientIP(r); ip.IsValid() {
@@ -435,7 +482,7 @@ func (s *server) checkCrossOrigin(r *http.Request) error {
 }
 
 func (s *server) register() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.public(func(w http.ResponseWriter, r *http.Request) {
 		b, err := readJSON(s, w, r, decodeRegister)
 		if err != nil {
 			s.fail(w, r, err)
@@ -445,7 +492,7 @@ func (s *server) register() http.Handler {
 			Email: b.Email, Password: b.Password, Name: b.Name, Meta: b.Meta, Client: s.client(r),
 		})
 		if s.c.enumSafe && (err == nil || errors.Is(err, auth.ErrEmailTaken)) {
-			s.writeJSON(w, r, http.StatusAccepted, registerAccepted{Status: "accepted"})
+			s.writeJSON(w, r, http.StatusAccepted, acceptedBody)
 			return
 		}
 		if err != nil {
@@ -457,7 +504,7 @@ func (s *server) register() http.Handler {
 }
 
 func (s *server) login() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.public(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkCrossOrigin(r); err != nil { // login CSRF
 			s.fail(w, r, err)
 			return
@@ -477,7 +524,7 @@ func (s *server) login() http.Handler {
 }
 
 func (s *server) refresh() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.public(func(w http.ResponseWriter, r *http.Request) {
 		cookieMode := s.c.cookies != nil
 		cookie := ""
 		if cookieMode {
@@ -661,46 +708,44 @@ func (s *server) listUsers() http.Handler {
 // tenant. Every parameter must be known, given once and valid.
 func (s *server) userQuery(r *http.Request) (auth.UserQuery, error) {
 	q := auth.UserQuery{TenantID: TenantID(r)}
-	values, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return q, errInvalidParameter
-	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range values {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, name := range names {
-		v := values[name]
-		if len(v) != 1 {
-			return q, withField(errInvalidParameter, name)
-		}
-		bad := false
+	err := queryParams(r, func(name, v string) bool {
 		switch name {
 		case "limit":
-			n, err := strconv.Atoi(v[0])
-			bad = err != nil || n < 1 || n > 100
+			n, err := strconv.Atoi(v)
 			q.Limit = n
+			return err == nil && n >= 1 && n <= 100
 		case "cursor":
-			bad = !auth.ValidID(v[0])
-			q.After = v[0]
+			q.After = v
+			return auth.ValidID(v)
 		case "role":
-			q.Role = auth.Role(v[0])
-			bad = !slices.Contains(s.a.Roles(), q.Role)
+			q.Role = auth.Role(v)
+			return slices.Contains(s.a.Roles(), q.Role)
 		case "active":
-			b, err := strconv.ParseBool(v[0])
-			bad = err != nil || (v[0] != "true" && v[0] != "false")
+			b, err := strconv.ParseBool(v)
 			q.Active = &b
-		default:
-			bad = true
+			return err == nil && (v == "true" || v == "false")
 		}
-		if bad {
-			return q, withField(errInvalidParameter, name)
+		return false
+	})
+	return q, err
+}
+
+// queryParams parses the query string of r and calls set with each
+// parameter, in name order; set reports whether the name is known and the
+// value valid. A malformed query string is errInvalidParameter; a
+// parameter given more than once, unknown or invalid, errInvalidParameter
+// with its name.
+func queryParams(r *http.Request, set func(name, value string) bool) error {
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return errInvalidParameter
+	}
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if v := values[name]; len(v) != 1 || !set(name, v[0]) {
+			return withField(errInvalidParameter, name)
 		}
 	}
-	return q, nil
+	return nil
 }
 
 func (s *server) getUser() http.Handler {
@@ -789,7 +834,7 @@ type jwksDoc struct {
 }
 
 func (s *server) jwksHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.public(func(w http.ResponseWriter, r *http.Request) {
 		ks := s.a.Keys()
 		d := s.jwks.Load()
 		if d == nil || d.ks != ks {

@@ -99,18 +99,24 @@ var noLimits = auth.Limits{
 // env is an Authenticator over memstore with the endpoints mounted on a
 // ServeMux, plus test routes behind the middleware.
 type env struct {
-	t     *testing.T
-	st    *memstore.Store
-	a     *auth.Authenticator
-	clock *authtest.Clock
-	mux   *http.ServeMux
-	logs  *syncBuffer
+	t      *testing.T
+	st     *memstore.Store
+	a      *auth.Authenticator
+	clock  *authtest.Clock
+	mux    *http.ServeMux
+	logs   *syncBuffer
+	outbox *authtest.Outbox
 }
 
 type envConfig struct {
 	cfg    auth.Config
 	opts   []middleware.Option
 	stores func(*memstore.Store) authtest.Stores
+	// lifecycle configures the account-lifecycle flows: the memstore as
+	// Config.Tokens and env.outbox as Config.Notifier.
+	lifecycle bool
+	// audit makes the memstore the event sink and the audit log.
+	audit bool
 }
 
 func newEnv(t *testing.T, opts ...middleware.Option) *env {
@@ -128,6 +134,13 @@ func newEnvWith(t *testing.T, ec envConfig) *env {
 	if ec.cfg.Limits == (auth.Limits{}) {
 		ec.cfg.Limits = noLimits
 	}
+	outbox := &authtest.Outbox{}
+	if ec.lifecycle {
+		ec.cfg.Tokens, ec.cfg.Notifier = st, outbox
+	}
+	if ec.audit {
+		ec.cfg.Events, ec.cfg.AuditLog = st, st
+	}
 	clock := authtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 	a := authtest.NewAuthenticator(t, stores, clock, ec.cfg)
 	logs := &syncBuffer{}
@@ -143,7 +156,7 @@ func newEnvWith(t *testing.T, ec envConfig) *env {
 		mux.Handle("GET /test/editor", authn(middleware.RequireRole(a, auth.RoleEditor, opts...)(http.HandlerFunc(whoami))))
 	}
 	mux.Handle("GET /test/tenants/{tenant}/things", authn(middleware.RequireTenant("tenant", opts...)(http.HandlerFunc(whoami))))
-	return &env{t: t, st: st, a: a, clock: clock, mux: mux, logs: logs}
+	return &env{t: t, st: st, a: a, clock: clock, mux: mux, logs: logs, outbox: outbox}
 }
 
 // whoami answers with what the helpers read from the context.

@@ -72,7 +72,10 @@ func TestOpenAPIDocument(t *testing.T) {
 	require.True(t, strings.HasPrefix(doc.OpenAPI, "3.1."), doc.OpenAPI)
 
 	a := newTestAuthenticator(t)
-	public := map[string]bool{"/register": true, "/login": true, "/refresh": true}
+	public := map[string]bool{
+		"/register": true, "/login": true, "/refresh": true,
+		"/verify-email": true, "/password/forgot": true, "/password/reset": true, "/email/confirm": true,
+	}
 	for _, rt := range newServer(a, nil).routes() {
 		var op specOp
 		node := doc.Paths[rt.path][strings.ToLower(rt.method)]

@@ -118,6 +118,10 @@ func WithCookies(ck Cookies) Option {
 // address's owner: a verification message for a new account, an "account
 // exists" notice for a taken one. Default: 201 with the user, or 409
 // email_taken.
+//
+// It also makes an e-mail change to a taken address (ChangeEmailHandler)
+// answer 202 like one to a free address, instead of 409 email_taken: no
+// confirmation message is sent, and the account stays at its address.
 func WithEnumerationSafeRegistration() Option { return func(c *config) { c.enumSafe = true } }
 
 // WithoutRegistration leaves the register endpoint out of Mount, for

@@ -1,0 +1,149 @@
+package middleware
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/maestro-ml/auth"
+)
+
+// UnlockUserHandler answers POST, for an administrator (WithAdminRole), by
+// lifting the login lockout of the user named by the path wildcard {id}
+// (auth.Authenticator.Unlock of the user's address) with 204. Only users
+// of the caller's tenant can be unlocked: another tenant's user is 404,
+// like one that does not exist, and a user ranked above the caller is 403
+// role_above_caller (least privilege, OWASP ASVS 5.0 V8.2). Errors also:
+// those of Authenticate, 403 insufficient_role, 503.
+func UnlockUserHandler(a *auth.Authenticator, opts ...Option) http.Handler {
+	return newServer(a, opts).unlockUser()
+}
+
+// AuditEventsHandler answers GET, for an administrator, with 200 and a
+// page of the audit events of the caller's tenant, newest first:
+// {"events": [...], "next_cursor"?}. The tenant is always the caller's;
+// no parameter can name another. Query parameters, each at most once:
+// user (a user ID: events whose subject or actor is that user), type (an
+// event type such as "login.failed"), since and until (RFC 3339 times,
+// since <= time < until; percent-encode a "+" offset as %2B, or use Z),
+// cursor (the next_cursor of the previous page), limit (1-100, default
+// 50). It needs auth.Config.AuditLog: without it, 501 not_configured.
+// Errors also: those of Authenticate, 403 insufficient_role, 400
+// invalid_parameter for an unknown, repeated or invalid parameter, 503.
+func AuditEventsHandler(a *auth.Authenticator, opts ...Option) http.Handler {
+	return newServer(a, opts).auditEvents()
+}
+
+// Response bodies of the audit log.
+type (
+	eventResponse struct {
+		ID        string         `json:"id"`
+		Type      auth.EventType `json:"type"`
+		Time      time.Time      `json:"time"`
+		TenantID  string         `json:"tenant_id"`
+		UserID    string         `json:"user_id,omitempty"`
+		ActorID   string         `json:"actor_id,omitempty"`
+		SessionID string         `json:"session_id,omitempty"`
+		IP        string         `json:"ip,omitempty"`
+		UserAgent string         `json:"user_agent,omitempty"`
+		Reason    string         `json:"reason,omitempty"`
+	}
+	eventList struct {
+		Events     []eventResponse `json:"events"`
+		NextCursor string          `json:"next_cursor,omitempty"`
+	}
+)
+
+func (s *server) unlockUser() http.Handler {
+	return s.admin(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := ClaimsFrom(r)
+		u, err := s.a.User(r.Context(), c.TenantID, r.PathValue("id"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if s.aboveCaller(c, u.Role) {
+			s.fail(w, r, errRoleAboveCaller)
+			return
+		}
+		if err := s.a.Unlock(r.Context(), u.Email); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeNoContent(w)
+	})
+}
+
+func (s *server) auditEvents() http.Handler {
+	return s.admin(func(w http.ResponseWriter, r *http.Request) {
+		q, err := eventQuery(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		evs, next, err := s.a.AuditEvents(r.Context(), q)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out := eventList{Events: make([]eventResponse, 0, len(evs)), NextCursor: next}
+		for _, e := range evs {
+			out.Events = append(out.Events, eventResponse{
+				ID: e.ID, Type: e.Type, Time: e.Time, TenantID: e.TenantID, UserID: e.UserID, ActorID: e.ActorID,
+				SessionID: e.SessionID, IP: e.IP, UserAgent: e.UserAgent, Reason: e.Reason,
+			})
+		}
+		s.writeJSON(w, r, http.StatusOK, out)
+	})
+}
+
+// eventQuery parses the query of an audit-log listing, scoped to the
+// caller's tenant. Every parameter must be known, given once and valid.
+func eventQuery(r *http.Request) (auth.EventQuery, error) {
+	q := auth.EventQuery{TenantID: TenantID(r)}
+	err := queryParams(r, func(name, v string) bool {
+		switch name {
+		case "limit":
+			n, err := strconv.Atoi(v)
+			q.Limit = n
+			return err == nil && n >= 1 && n <= 100
+		case "cursor":
+			q.Before = v
+			return auth.ValidID(v)
+		case "user":
+			q.UserID = v
+			return auth.ValidID(v)
+		case "type":
+			q.Type = auth.EventType(v)
+			return validEventType(v)
+		case "since":
+			t, err := time.Parse(time.RFC3339, v)
+			q.Since = t
+			return err == nil
+		case "until":
+			t, err := time.Parse(time.RFC3339, v)
+			q.Until = t
+			return err == nil
+		}
+		return false
+	})
+	if err == nil && !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		err = withField(errInvalidParameter, "until")
+	}
+	return q, err
+}
+
+// validEventType reports whether v looks like an event type: 1 to 64
+// lower-case letters, digits, dots and underscores.
+func validEventType(v string) bool {
+	if v == "" || len(v) > 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
