@@ -251,8 +251,15 @@ func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, 
 	}
 	if u == nil || !u.Active {
 		// Same store round trip as the real path; the decoy has no user.
-		_, _, err := a.newActionToken(ctx, PurposeResetPassword, "", "", a.resetTTL)
-		return err
+		if _, _, err := a.newActionToken(ctx, PurposeResetPassword, "", "", a.resetTTL); err != nil {
+			return err
+		}
+		ev := Event{Type: EventPasswordResetAsked, Reason: "unknown_user", IP: client.IP, UserAgent: client.UserAgent}
+		if u != nil {
+			ev.UserID, ev.TenantID, ev.Reason = u.ID, u.TenantID, "inactive"
+		}
+		a.emit(ctx, ev)
+		return nil
 	}
 	tok, exp, err := a.newActionToken(ctx, PurposeResetPassword, u.ID, u.Email, a.resetTTL)
 	if err != nil {
@@ -395,15 +402,18 @@ func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, passw
 	if err != nil {
 		return err
 	}
+	// Limit before revealing anything: otherwise a signed-in user could
+	// probe which addresses are registered without bound.
+	if err := a.allow(ctx, "change:acct:"+u.ID, a.limits.ResetPerAccount); err != nil {
+		return err
+	}
 	if email == u.Email {
 		return ErrEmailTaken
 	}
-	if _, err := a.users.UserByEmail(ctx, email); err == nil {
+	if owner, err := a.users.UserByEmail(ctx, email); err == nil {
+		a.notifyQuietly(ctx, Message{Kind: MessageAccountExists, To: owner.Email, UserID: owner.ID, TenantID: owner.TenantID})
 		return ErrEmailTaken
 	} else if !errors.Is(err, ErrUserNotFound) {
-		return err
-	}
-	if err := a.allow(ctx, "change:acct:"+u.ID, a.limits.ResetPerAccount); err != nil {
 		return err
 	}
 	if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeChangeEmail); err != nil {

@@ -140,8 +140,19 @@ func (a *Authenticator) allowIP(ctx context.Context, action, ip string, l Limit)
 	return a.allow(ctx, action+":ip:"+k, l)
 }
 
+// UnlockUser lifts the login lockout of a user of the tenant before it
+// expires (an administrator's action). A user of another tenant is
+// ErrUserNotFound.
+func (a *Authenticator) UnlockUser(ctx context.Context, tenantID, userID string) error {
+	u, err := a.User(ctx, tenantID, userID)
+	if err != nil {
+		return err
+	}
+	return a.Unlock(ctx, u.Email)
+}
+
 // Unlock clears the login attempt counter of an email address, lifting a
-// lockout before it expires (an administrator's action).
+// lockout before it expires. Prefer UnlockUser, which is tenant-scoped.
 func (a *Authenticator) Unlock(ctx context.Context, email string) (err error) {
 	ctx, end := a.span(ctx, "auth.Unlock")
 	defer end(&err)

@@ -165,8 +165,9 @@ type RevocationStore interface {
 	Revoked(ctx context.Context, q RevocationQuery) (RevocationStatus, error)
 }
 
-// Sweeper is implemented by stores that delete expired sessions and
-// revocations when asked (memstore and bunstore run it periodically too).
+// Sweeper is implemented by stores that delete expired sessions,
+// revocations and action tokens when asked (memstore and bunstore run it
+// periodically too).
 type Sweeper interface {
 	// Sweep deletes entries that ended before now and returns how many.
 	Sweep(ctx context.Context, now time.Time) (int, error)

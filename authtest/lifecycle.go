@@ -3,6 +3,7 @@ package authtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -279,6 +280,8 @@ func TestLifecycle(t *testing.T, st Stores) {
 		require.NoError(t, err)
 
 		require.ErrorIs(t, a.RequestEmailChange(ctx, c, password, other.Email), auth.ErrEmailTaken)
+		_, ok := box.Last(other.Email, auth.MessageAccountExists)
+		require.True(t, ok, "the owner of the taken address is told")
 		require.ErrorIs(t, a.RequestEmailChange(ctx, c, "wrong password!", randomEmail()), auth.ErrInvalidCredentials)
 		require.ErrorIs(t, a.RequestEmailChange(ctx, c, password, "nope"), auth.ErrInvalidEmail)
 		next := randomEmail()
@@ -302,6 +305,25 @@ func TestLifecycle(t *testing.T, st Stores) {
 		require.NoError(t, err)
 		_, err = login(a, u.Email, password)
 		require.ErrorIs(t, err, auth.ErrInvalidCredentials)
+	})
+
+	t.Run("EmailChangeCannotProbeAddresses", func(t *testing.T) {
+		a, _, _ := setup(t, auth.Config{})
+		u := register(t, a)
+		p, err := login(a, u.Email, password)
+		require.NoError(t, err)
+		c, err := a.Authenticate(ctx, p.AccessToken)
+		require.NoError(t, err)
+		probes := 0
+		for range 10 {
+			err := a.RequestEmailChange(ctx, c, password, register(t, a).Email)
+			if errors.Is(err, auth.ErrRateLimited) {
+				break
+			}
+			require.ErrorIs(t, err, auth.ErrEmailTaken)
+			probes++
+		}
+		require.Equal(t, 3, probes, "whether an address is taken is answered only within the limit")
 	})
 
 	t.Run("DuplicateRegistrationNotifiesOwner", func(t *testing.T) {

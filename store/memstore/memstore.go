@@ -558,6 +558,9 @@ func (s *Store) DeleteActionTokens(ctx context.Context, userID string, purpose a
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if userID == "" {
+		return nil // decoys are left to Sweep
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for h, t := range s.actions {
@@ -587,6 +590,10 @@ func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.Stor
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
 	s.amu.RLock()
 	defer s.amu.RUnlock()
 	var out []auth.StoredEvent
@@ -603,7 +610,7 @@ func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.Stor
 			continue
 		}
 		out = append(out, e)
-		if q.Limit > 0 && len(out) == q.Limit {
+		if len(out) == limit {
 			break
 		}
 	}
