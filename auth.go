@@ -392,7 +392,11 @@ func (a *Authenticator) verify(ctx context.Context, token string) (*Claims, erro
 	if a.cache != nil && len(token) <= a.rules.maxBytes {
 		c, ok := a.cache.get(ks, token, now, a.rules.skew)
 		if a.tel.cache.Enabled(ctx) {
-			a.tel.cache.Add(ctx, 1, map[bool]metric.AddOption{true: a.tel.cacheHit, false: a.tel.cacheMiss}[ok])
+			result := a.tel.cacheMiss
+			if ok {
+				result = a.tel.cacheHit
+			}
+			a.tel.cache.Add(ctx, 1, result)
 		}
 		if ok {
 			return c, nil
