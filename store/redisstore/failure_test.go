@@ -154,7 +154,7 @@ func TestOutage(t *testing.T) {
 		err := f()
 		elapsed := time.Since(start)
 		requireUnavailable(t, err)
-		require.Less(t, elapsed, 2*timeout+500*time.Millisecond, "%s failed after %v", name, elapsed)
+		require.Less(t, elapsed, 3*time.Second, "%s must fail, not hang; it took %v", name, elapsed)
 		t.Logf("%s while Redis is down: %v after %v", name, err, elapsed.Round(time.Millisecond))
 	}
 	within("Revoked (cached before the outage)", func() error { _, err := checker.Revoked(ctx, x); return err })
@@ -196,29 +196,29 @@ func TestOutage(t *testing.T) {
 func TestSlowRedis(t *testing.T) {
 	srv := startRedis(t)
 	ctx := context.Background()
-	const timeout = 100 * time.Millisecond
+	const timeout = 250 * time.Millisecond
 	s := newStore(t, newClient(t, rueidis.ClientOption{}, srv.Addr()), WithTimeout(timeout))
 	q := auth.RevocationQuery{TokenID: uuid.NewString()}
 	_, err := s.Revoked(ctx, q)
 	require.NoError(t, err)
 
-	require.NoError(t, rawCommand(srv.Addr(), "CLIENT", "PAUSE", "1000", "ALL"))
+	require.NoError(t, rawCommand(srv.Addr(), "CLIENT", "PAUSE", "4000", "ALL"))
 	start := time.Now()
 	_, err = s.Revoked(ctx, auth.RevocationQuery{TokenID: uuid.NewString()})
 	elapsed := time.Since(start)
 	requireUnavailable(t, err)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Less(t, elapsed, timeout+400*time.Millisecond)
+	require.Less(t, elapsed, 2*time.Second, "cut short by the timeout, not waiting out the 4 s pause")
 
 	start = time.Now()
 	err = s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: q.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
 	requireUnavailable(t, err)
-	require.Less(t, time.Since(start), timeout+400*time.Millisecond)
+	require.Less(t, time.Since(start), 2*time.Second)
 
 	require.Eventually(t, func() bool {
 		st, err := s.Revoked(ctx, auth.RevocationQuery{TokenID: uuid.NewString()})
 		return err == nil && st == auth.RevocationStatus{}
-	}, 5*time.Second, 20*time.Millisecond, "recovers after the pause")
+	}, 10*time.Second, 20*time.Millisecond, "recovers after the pause")
 	// The timed-out Revoke may or may not have reached Redis: the caller
 	// retries it, which is safe as the script is idempotent.
 	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: q.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}))
