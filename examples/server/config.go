@@ -1,0 +1,450 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maestro-ml/auth/middleware"
+	"github.com/redis/rueidis"
+)
+
+// config is the server's configuration, read from the environment and from
+// flags (a flag overrides its variable) by loadConfig, and validated there.
+type config struct {
+	Listen          string        // LISTEN_ADDR
+	DatabaseURL     string        // DATABASE_URL (environment only)
+	RedisURL        string        // REDIS_URL (environment only)
+	RedisAddrs      []string      // REDIS_ADDRS
+	RedisPassword   string        // REDIS_PASSWORD (environment only)
+	RedisPrefix     string        // REDIS_PREFIX
+	RedisTimeout    time.Duration // REDIS_TIMEOUT
+	KeyFile         string        // KEY_FILE
+	Issuer          string        // AUTH_ISSUER
+	Audience        string        // AUTH_AUDIENCE
+	AccessTTL       time.Duration // ACCESS_TTL
+	TrustedProxies  []netip.Prefix
+	Cookies         bool   // COOKIES
+	EnumerationSafe bool   // ENUMERATION_SAFE_REGISTRATION
+	RequireVerified bool   // REQUIRE_VERIFIED_EMAIL
+	PublicURL       string // PUBLIC_URL; empty: http:// and the address listened on
+	SMTP            smtpSettings
+	MailDir         string // MAIL_DIR
+	LogLevel        slog.Level
+	LogFormat       string // text or json
+	OTelExporter    string // none, stdout or otlp
+	ShutdownTimeout time.Duration
+}
+
+// smtpSettings are the SMTP_* variables.
+type smtpSettings struct {
+	Addr            string
+	Username        string
+	Password        string // environment only
+	From            string
+	ImplicitTLS     bool
+	InsecureSkipTLS bool
+}
+
+// sqlitePath returns the file of a sqlite: DATABASE_URL, and false for
+// PostgreSQL.
+func (c *config) sqlitePath() (string, bool) {
+	path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:")
+	return path, ok
+}
+
+// mailEnabled reports whether account e-mail can be delivered.
+func (c *config) mailEnabled() bool { return c.SMTP.Addr != "" || c.MailDir != "" }
+
+// setting is one configuration option: an environment variable, usually
+// with a flag of the same meaning.
+type setting struct {
+	env, flag, def, usage string
+	// envOnly settings have no flag: they hold secrets, or URLs that may
+	// embed credentials, which must not appear in a process listing.
+	envOnly bool
+	// isBool makes the flag a boolean one (-cookies, -cookies=false).
+	isBool bool
+	// set parses the value into the config.
+	set func(string) error
+}
+
+// name is how errors and the usage text refer to s.
+func (s *setting) name() string {
+	if s.envOnly {
+		return s.env
+	}
+	return s.env + " (-" + s.flag + ")"
+}
+
+// settings returns every option, each writing into c.
+func (c *config) settings() []setting {
+	return []setting{
+		{env: "LISTEN_ADDR", flag: "listen", def: "127.0.0.1:8080", set: hostPort(&c.Listen),
+			usage: "address to listen on; loopback by default, so that a server started for a try is not reachable from the network (use :8080 in a container behind a TLS proxy)"},
+		{env: "DATABASE_URL", envOnly: true, def: "sqlite:./auth.db", set: databaseURL(&c.DatabaseURL),
+			usage: "sqlite:PATH (embedded, the default) or postgres://user:password@host:5432/db?sslmode=verify-full"},
+		{env: "REDIS_URL", envOnly: true, set: redisURL(&c.RedisURL),
+			usage: "redis://[user:password@]host:6379/0 (or rediss://): keep revocations and rate limits in Redis with client-side caching; empty: in the SQL database and in process"},
+		{env: "REDIS_ADDRS", flag: "redis-addrs", set: addrList(&c.RedisAddrs),
+			usage: "comma-separated host:port addresses of a Redis Cluster (instead of REDIS_URL); password in REDIS_PASSWORD"},
+		{env: "REDIS_PASSWORD", envOnly: true, set: str(&c.RedisPassword), usage: "password for REDIS_ADDRS"},
+		{env: "REDIS_PREFIX", flag: "redis-prefix", def: "auth:", set: redisPrefix(&c.RedisPrefix),
+			usage: "prefix of every Redis key, to share a Redis between services or environments"},
+		{env: "REDIS_TIMEOUT", flag: "redis-timeout", def: "250ms", set: duration(&c.RedisTimeout, 10*time.Millisecond, 10*time.Second),
+			usage: "deadline of each Redis call; past it the request fails closed with 503"},
+		{env: "KEY_FILE", flag: "key-file", def: "./auth-keys.json", set: nonEmpty(&c.KeyFile),
+			usage: "JSON file of signing keys (private JWKs, mode 0600); created with a new Ed25519 key if missing"},
+		{env: "AUTH_ISSUER", flag: "issuer", def: "auth", set: nonEmpty(&c.Issuer), usage: `"iss" of access tokens`},
+		{env: "AUTH_AUDIENCE", flag: "audience", set: str(&c.Audience), usage: `"aud" of access tokens; empty: the issuer`},
+		{env: "ACCESS_TTL", flag: "access-ttl", def: "15m", set: duration(&c.AccessTTL, time.Minute, 24*time.Hour),
+			usage: "lifetime of access tokens (1m to 24h); also how long a rotated key keeps verifying"},
+		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", set: proxies(&c.TrustedProxies),
+			usage: "comma-separated addresses or CIDRs of your reverse proxies, whose X-Forwarded-For is believed; empty: none"},
+		{env: "COOKIES", flag: "cookies", isBool: true, def: "false", set: boolean(&c.Cookies),
+			usage: "cookie mode for browsers: tokens in HttpOnly Secure SameSite=Strict cookies, cross-origin checks (needs HTTPS or localhost)"},
+		{env: "ENUMERATION_SAFE_REGISTRATION", flag: "enumeration-safe", isBool: true, def: "false", set: boolean(&c.EnumerationSafe),
+			usage: "answer registration with 202 whether or not the address is taken (the owner is mailed); for public sign-up pages"},
+		{env: "REQUIRE_VERIFIED_EMAIL", flag: "require-verified-email", isBool: true, def: "false", set: boolean(&c.RequireVerified),
+			usage: "refuse login until the e-mail address is verified (needs SMTP_ADDR or MAIL_DIR)"},
+		{env: "PUBLIC_URL", flag: "public-url", set: publicURL(&c.PublicURL),
+			usage: "base URL of the application for links in e-mails (PUBLIC_URL/verify-email#token=...); empty: http:// and the listen address"},
+		{env: "SMTP_ADDR", flag: "smtp-addr", set: optionalHostPort(&c.SMTP.Addr), usage: "host:port of the SMTP server that sends account e-mail; empty: none"},
+		{env: "SMTP_USERNAME", flag: "smtp-username", set: str(&c.SMTP.Username), usage: "SMTP AUTH user name; empty: no authentication"},
+		{env: "SMTP_PASSWORD", envOnly: true, set: str(&c.SMTP.Password), usage: "SMTP AUTH password (only ever sent over TLS)"},
+		{env: "SMTP_FROM", flag: "smtp-from", def: "Auth <no-reply@localhost>", set: address(&c.SMTP.From), usage: "sender of account e-mail"},
+		{env: "SMTP_IMPLICIT_TLS", flag: "smtp-implicit-tls", isBool: true, def: "false", set: boolean(&c.SMTP.ImplicitTLS),
+			usage: "connect with TLS from the start (port 465); default: STARTTLS, required"},
+		{env: "SMTP_INSECURE_SKIP_TLS", flag: "smtp-insecure-skip-tls", isBool: true, def: "false", set: boolean(&c.SMTP.InsecureSkipTLS),
+			usage: "send in clear text if the server offers no STARTTLS: only for a local relay or a test server, never with a password"},
+		{env: "MAIL_DIR", flag: "mail-dir", set: str(&c.MailDir),
+			usage: "development outbox: write account e-mail as .eml files into this directory instead of sending it (files hold live tokens)"},
+		{env: "LOG_LEVEL", flag: "log-level", def: "info", set: level(&c.LogLevel), usage: "debug, info, warn or error"},
+		{env: "LOG_FORMAT", flag: "log-format", def: "text", set: oneOf(&c.LogFormat, "text", "json"), usage: "text or json"},
+		{env: "OTEL_EXPORTER", flag: "otel-exporter", def: "none", set: oneOf(&c.OTelExporter, "none", "stdout", "otlp"),
+			usage: "OpenTelemetry traces and metrics: none, stdout, or otlp (OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318, and the other standard OTEL_* variables)"},
+		{env: "SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "15s", set: duration(&c.ShutdownTimeout, time.Second, 10*time.Minute),
+			usage: "on SIGINT or SIGTERM, how long in-flight requests may take to finish"},
+	}
+}
+
+// errUsage marks a configuration or command-line error: the process exits
+// with status 2.
+var errUsage = errors.New("usage")
+
+// loadConfig reads the settings from getenv and then from args, for the
+// command named cmd; extra registers the command's own flags. It returns
+// the configuration and the arguments left after the flags. -h prints the
+// usage and returns flag.ErrHelp.
+func loadConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, []string, error) {
+	c := &config{}
+	settings := c.settings()
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { printUsage(stderr, fs, settings) }
+	values := make(map[string]*flagValue, len(settings))
+	for i := range settings {
+		s := &settings[i]
+		v := &flagValue{value: s.def, isBool: s.isBool}
+		if e, ok := lookupEnv(getenv, s.env); ok {
+			v.value = e
+		}
+		values[s.env] = v
+		if !s.envOnly {
+			fs.Var(v, s.flag, s.usage)
+		}
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	for i := range settings {
+		s := &settings[i]
+		if err := s.set(strings.TrimSpace(values[s.env].value)); err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: %v", errUsage, s.name(), err)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return c, fs.Args(), nil
+}
+
+// lookupEnv treats an empty variable as unset, as shells make it easy to
+// export one by mistake.
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// validate checks the rules that involve several settings.
+func (c *config) validate() error {
+	switch {
+	case c.RedisURL != "" && len(c.RedisAddrs) > 0:
+		return errors.New("set REDIS_URL or REDIS_ADDRS, not both")
+	case c.RedisPassword != "" && len(c.RedisAddrs) == 0:
+		return errors.New("REDIS_PASSWORD is only for REDIS_ADDRS; put the password of REDIS_URL in the URL")
+	case c.SMTP.Addr != "" && c.MailDir != "":
+		return errors.New("set SMTP_ADDR or MAIL_DIR, not both")
+	case c.SMTP.ImplicitTLS && c.SMTP.InsecureSkipTLS:
+		return errors.New("SMTP_IMPLICIT_TLS and SMTP_INSECURE_SKIP_TLS contradict each other")
+	case c.SMTP.Password != "" && c.SMTP.InsecureSkipTLS:
+		return errors.New("SMTP_INSECURE_SKIP_TLS would send SMTP_PASSWORD in clear text; use TLS")
+	case (c.SMTP.Username != "") != (c.SMTP.Password != ""):
+		return errors.New("set both SMTP_USERNAME and SMTP_PASSWORD, or neither")
+	case c.RequireVerified && !c.mailEnabled():
+		return errors.New("REQUIRE_VERIFIED_EMAIL needs SMTP_ADDR or MAIL_DIR to deliver the verification e-mail")
+	}
+	return nil
+}
+
+// flagValue is the flag.Value of a setting: the raw text, parsed later so
+// that errors name the variable and the flag alike.
+type flagValue struct {
+	value  string
+	isBool bool
+}
+
+func (v *flagValue) String() string     { return v.value }
+func (v *flagValue) Set(s string) error { v.value = s; return nil }
+func (v *flagValue) IsBoolFlag() bool   { return v.isBool }
+
+// printUsage writes the help text: the commands, every setting with its
+// flag, variable and default, and the command's own flags.
+func printUsage(w io.Writer, fs *flag.FlagSet, settings []setting) {
+	fmt.Fprint(w, `Usage: server [command] [flags]
+
+The reference server of github.com/maestro-ml/auth.
+
+Commands:
+  serve                     run the HTTP server (the default)
+  migrate up|down|status    apply, roll back one step of, or list the schema migrations
+  create-admin -email ADDR  create an administrator; the password is read from
+                            AUTH_ADMIN_PASSWORD or, if unset, from standard input
+  keys rotate               make a new signing key; the old one keeps verifying for
+                            ACCESS_TTL (send SIGHUP to running servers, or restart them)
+
+Settings: each is an environment variable, and most also a flag, which
+overrides the variable. Those marked "environment only" may hold secrets,
+which must not show in a process listing.
+
+`)
+	for _, s := range settings {
+		head := "-" + s.flag + ", " + s.env
+		if s.envOnly {
+			head = s.env + ", environment only"
+		}
+		if s.def != "" {
+			head += fmt.Sprintf(" (default %q)", s.def)
+		}
+		fmt.Fprintf(w, "  %s\n    \t%s\n", head, s.usage)
+	}
+	own := false
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := f.Value.(*flagValue); ok {
+			return
+		}
+		if !own {
+			fmt.Fprintf(w, "\nFlags of %s:\n", fs.Name())
+			own = true
+		}
+		fmt.Fprintf(w, "  -%s\n    \t%s\n", f.Name, f.Usage)
+	})
+	fmt.Fprintln(w, "\nAUTH_ADMIN_PASSWORD (environment only) is the password create-admin gives; there is no default.")
+}
+
+// Parsers of setting values. Each returns a func that stores the parsed
+// value in dst or explains what is wrong.
+
+func str(dst *string) func(string) error {
+	return func(s string) error { *dst = s; return nil }
+}
+
+func nonEmpty(dst *string) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			return errors.New("must not be empty")
+		}
+		*dst = s
+		return nil
+	}
+}
+
+func boolean(dst *bool) func(string) error {
+	return func(s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		*dst = b
+		return nil
+	}
+}
+
+func duration(dst *time.Duration, lo, hi time.Duration) func(string) error {
+	return func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < lo || d > hi {
+			return fmt.Errorf("%q is not a duration from %v to %v (e.g. 15m)", s, lo, hi)
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func oneOf(dst *string, allowed ...string) func(string) error {
+	return func(s string) error {
+		for _, a := range allowed {
+			if s == a {
+				*dst = s
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+}
+
+func level(dst *slog.Level) func(string) error {
+	return func(s string) error {
+		if err := dst.UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("%q is not debug, info, warn or error", s)
+		}
+		return nil
+	}
+}
+
+func hostPort(dst *string) func(string) error {
+	return func(s string) error {
+		if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+			return fmt.Errorf("%q is not host:port (or :port)", s)
+		}
+		*dst = s
+		return nil
+	}
+}
+
+func optionalHostPort(dst *string) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			return nil
+		}
+		if host, port, err := net.SplitHostPort(s); err != nil || host == "" || port == "" {
+			return fmt.Errorf("%q is not host:port", s)
+		}
+		*dst = s
+		return nil
+	}
+}
+
+func addrList(dst *[]string) func(string) error {
+	return func(s string) error {
+		*dst = nil
+		for a := range strings.SplitSeq(s, ",") {
+			if a = strings.TrimSpace(a); a == "" {
+				continue
+			}
+			if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
+				return fmt.Errorf("%q is not host:port", a)
+			}
+			*dst = append(*dst, a)
+		}
+		return nil
+	}
+}
+
+func proxies(dst *[]netip.Prefix) func(string) error {
+	return func(s string) error {
+		var list []string
+		for p := range strings.SplitSeq(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				list = append(list, p)
+			}
+		}
+		ps, err := middleware.ParseTrustedProxies(list...)
+		if err != nil {
+			return err
+		}
+		*dst = ps
+		return nil
+	}
+}
+
+func address(dst *string) func(string) error {
+	return func(s string) error {
+		if _, err := mail.ParseAddress(s); err != nil {
+			return fmt.Errorf("%q is not an e-mail address such as \"Example <no-reply@example.com>\"", s)
+		}
+		*dst = s
+		return nil
+	}
+}
+
+func publicURL(dst *string) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			return nil
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%q is not an http(s) URL without query or fragment", s)
+		}
+		*dst = strings.TrimSuffix(s, "/")
+		return nil
+	}
+}
+
+func databaseURL(dst *string) func(string) error {
+	return func(s string) error {
+		if path, ok := strings.CutPrefix(s, "sqlite:"); ok {
+			if path == "" || strings.ContainsAny(path, "?#") {
+				return errors.New("sqlite: needs a file path without ? or #, e.g. sqlite:./auth.db")
+			}
+			*dst = s
+			return nil
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			// The value may hold a password: never echo it.
+			return errors.New("is neither sqlite:PATH nor a postgres:// URL")
+		}
+		*dst = s
+		return nil
+	}
+}
+
+func redisURL(dst *string) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			return nil
+		}
+		if _, err := rueidis.ParseURL(s); err != nil {
+			return errors.New("is not a redis://, rediss:// or unix:// URL") // may hold a password: not echoed
+		}
+		*dst = s
+		return nil
+	}
+}
+
+func redisPrefix(dst *string) func(string) error {
+	return func(s string) error {
+		if strings.ContainsAny(s, "{}") {
+			return fmt.Errorf("%q must not contain { or } (they delimit Redis Cluster hash tags)", s)
+		}
+		*dst = s
+		return nil
+	}
+}

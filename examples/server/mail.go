@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/notify"
+)
+
+// Paths of the application's pages that e-mailed links open, under
+// PUBLIC_URL. They belong to the front end, not to this API: a page reads
+// the token from the link's fragment (#token=...), which browsers never
+// send to a server, and posts it to the matching endpoint
+// (/api/v1/auth/verify-email, /password/reset, /email/confirm).
+const (
+	verifyEmailPage   = "/verify-email"
+	resetPasswordPage = "/reset-password"
+	confirmEmailPage  = "/confirm-email"
+)
+
+// newNotifier returns how account e-mail is delivered: by SMTP
+// (SMTP_ADDR), into a development outbox directory (MAIL_DIR), or not at
+// all (nil: the verification and password-reset endpoints then answer 501
+// not_configured). stop, if not nil, delivers what is queued and stops.
+func newNotifier(cfg *config, publicURL string, log *slog.Logger) (n auth.Notifier, stop func() error, err error) {
+	links := map[auth.MessageKind]string{
+		auth.MessageVerifyEmail:   publicURL + verifyEmailPage,
+		auth.MessageResetPassword: publicURL + resetPasswordPage,
+		auth.MessageChangeEmail:   publicURL + confirmEmailPage,
+	}
+	switch {
+	case cfg.SMTP.Addr != "":
+		s, err := notify.NewSMTP(notify.SMTPConfig{
+			Addr: cfg.SMTP.Addr, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, From: cfg.SMTP.From,
+			ImplicitTLS: cfg.SMTP.ImplicitTLS, InsecureSkipTLS: cfg.SMTP.InsecureSkipTLS,
+			Links: links, Logger: log,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("SMTP_*: %w", err)
+		}
+		return s, s.Close, nil
+	case cfg.MailDir != "":
+		d, err := notify.NewDir(cfg.MailDir, cfg.SMTP.From, links)
+		if err != nil {
+			return nil, nil, fmt.Errorf("MAIL_DIR: %w", err)
+		}
+		log.Warn("account e-mail goes to a local directory, not to its recipients (development only)", "dir", cfg.MailDir)
+		return d, nil, nil
+	}
+	return nil, nil, nil
+}

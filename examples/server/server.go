@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/middleware"
+	"github.com/maestro-ml/auth/store/bunstore"
+)
+
+// HTTP server limits. A slow client cannot hold a connection open by
+// trickling headers (ReadHeaderTimeout, CWE-400) or a body (ReadTimeout);
+// WriteTimeout leaves room for a login that waits for a password-hashing
+// slot; idle keep-alive connections are closed after IdleTimeout.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 16 << 10
+	// readyTimeout bounds the checks of /readyz.
+	readyTimeout = 2 * time.Second
+)
+
+// serve runs the HTTP server until ctx is done (SIGINT, SIGTERM), then
+// drains in-flight requests for up to cfg.ShutdownTimeout and closes
+// everything it opened. SIGHUP reloads the key file.
+func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) (err error) {
+	// SIGHUP reloads the key file; catch it from the start, as its default
+	// action is to end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	var cleanup []func(context.Context) error // run in reverse order on return
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			err = errors.Join(err, cleanup[i](ctx))
+		}
+		if err == nil {
+			log.Info("stopped")
+		}
+	}()
+
+	tel, err := newTelemetry(ctx, cfg.OTelExporter, stdout)
+	if err != nil {
+		return fmt.Errorf("OTEL_EXPORTER: %w", err)
+	}
+	cleanup = append(cleanup, tel.Shutdown)
+
+	st, err := openStores(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	cleanup = append(cleanup, func(context.Context) error { return st.Close() })
+
+	keys, err := loadKeys(cfg.KeyFile, time.Now(), log)
+	if err != nil {
+		return fmt.Errorf("KEY_FILE: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("LISTEN_ADDR: %w", err)
+	}
+	defer ln.Close()
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+
+	notifier, stopMail, err := newNotifier(cfg, publicURL, log)
+	if err != nil {
+		return err
+	}
+	if stopMail != nil {
+		cleanup = append(cleanup, func(ctx context.Context) error { return within(ctx, stopMail) })
+	}
+	events, auditLog, stopEvents := auditSinks(st.sql, log)
+	cleanup = append(cleanup, func(ctx context.Context) error { return within(ctx, stopEvents) })
+
+	a, err := auth.New(auth.Config{
+		Keys:                 keys,
+		Users:                st.sql,
+		Tenants:              st.sql,
+		Sessions:             st.sql,
+		Revocations:          st.revocations(),
+		Limiter:              st.limiter(),
+		Tokens:               st.sql,
+		Notifier:             notifier,
+		RequireVerifiedEmail: cfg.RequireVerified,
+		Issuer:               cfg.Issuer,
+		Audience:             cfg.Audience,
+		AccessTTL:            cfg.AccessTTL,
+		Events:               events,
+		AuditLog:             auditLog,
+		TracerProvider:       tel.tracerProvider(),
+		MeterProvider:        tel.meterProvider(),
+		Logger:               log,
+	})
+	if err != nil {
+		return err
+	}
+
+	var draining atomic.Bool
+	srv := &http.Server{
+		Handler:           newHandler(cfg, a, st, log, &draining),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "public_url", publicURL, "database", databaseKind(cfg),
+		"revocations", revocationKind(st), "signing_kid", keys.SigningKey().ID())
+	fmt.Fprintf(stdout, "auth example server listening on http://%s\n", ln.Addr())
+
+	for stop := false; !stop; {
+		select {
+		case err := <-serveErr:
+			return fmt.Errorf("serving HTTP: %w", err)
+		case <-hup:
+			reloadKeys(a, cfg.KeyFile, log)
+		case <-ctx.Done():
+			stop = true
+		}
+	}
+
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
+	draining.Store(true)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at the shutdown timeout were cut off", "error", err)
+		srv.Close()
+	}
+	return nil
+}
+
+// newHandler returns the server's routes, wrapped in the request log.
+func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger, draining *atomic.Bool) http.Handler {
+	ips := middleware.IPResolver{TrustedProxies: cfg.TrustedProxies}
+	// The same options go to Mount and Authenticate: the middleware must
+	// read the cookies the handlers set, and find clients the same way.
+	opts := []middleware.Option{middleware.WithIPResolver(ips), middleware.WithLogger(log)}
+	if cfg.Cookies {
+		opts = append(opts, middleware.WithCookies(middleware.Cookies{}))
+	}
+	if cfg.EnumerationSafe {
+		opts = append(opts, middleware.WithEnumerationSafeRegistration())
+	}
+
+	mux := http.NewServeMux()
+	middleware.Mount(mux, a, opts...) // /api/v1/auth/... and /.well-known/jwks.json
+	p := &projects{db: st.db}
+	p.routes(mux, a, middleware.Authenticate(a, opts...))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ready(w, r, st, log, draining)
+	})
+	return logRequests(log, ips)(mux)
+}
+
+// ready answers /readyz: 200 when the database (and Redis, if configured)
+// answer within readyTimeout, else 503, as also while shutting down, so
+// that a load balancer stops sending requests. Causes are logged, not
+// returned.
+func ready(w http.ResponseWriter, r *http.Request, st *stores, log *slog.Logger, draining *atomic.Bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	status, code := "ok", http.StatusOK
+	checks := map[string]string{}
+	for name, err := range st.ready(ctx) {
+		checks[name] = "ok"
+		if err != nil {
+			checks[name] = "unavailable"
+			status, code = "unavailable", http.StatusServiceUnavailable
+			log.WarnContext(r.Context(), "readiness check failed", "check", name, "error", err)
+		}
+	}
+	if draining.Load() {
+		status, code = "shutting_down", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+// auditSinks returns where audit events go: to the log, and to the
+// auth_audit_events table through an AsyncSink, so that a slow database
+// never delays a login; the store also answers the administrators' GET
+// /api/v1/auth/audit-events. stop drains the queue: call it before
+// closing the store.
+func auditSinks(st *bunstore.Store, log *slog.Logger) (sink auth.EventSink, auditLog auth.AuditLog, stop func() error) {
+	async := auth.NewAsyncSink(st, 4096)
+	return auth.MultiSink{auth.SlogSink{Logger: log}, async}, st, async.Close
+}
+
+// reloadKeys installs the key set of the key file (after `keys rotate`),
+// keeping the current one if the file cannot be read.
+func reloadKeys(a *auth.Authenticator, path string, log *slog.Logger) {
+	kf, err := readKeyFile(path, log)
+	if err == nil {
+		var ks *auth.KeySet
+		if ks, err = kf.keySet(time.Now()); err == nil {
+			err = a.SetKeys(ks)
+		}
+	}
+	if err != nil {
+		log.Error("SIGHUP: key file not reloaded; the current keys stay", "file", path, "error", err)
+		return
+	}
+	log.Info("SIGHUP: key file reloaded", "file", path, "signing_kid", a.Keys().SigningKey().ID(), "keys", len(a.Keys().Keys()))
+}
+
+// within runs fn, giving up waiting when ctx is done.
+func within(ctx context.Context, fn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func databaseKind(cfg *config) string {
+	if path, ok := cfg.sqlitePath(); ok {
+		return "sqlite " + path
+	}
+	return "postgres"
+}
+
+func revocationKind(st *stores) string {
+	if st.redis != nil {
+		return "redis"
+	}
+	return "sql"
+}
