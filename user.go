@@ -118,6 +118,9 @@ type TenantStore interface {
 	CreateTenant(ctx context.Context, t *Tenant) error
 	// Tenant returns the tenant with the given ID, or ErrTenantNotFound.
 	Tenant(ctx context.Context, id string) (*Tenant, error)
+	// TenantBySlug returns the tenant with the given slug, or
+	// ErrTenantNotFound.
+	TenantBySlug(ctx context.Context, slug string) (*Tenant, error)
 }
 
 // NormalizeEmail returns the canonical form of an email address: trimmed,

@@ -47,6 +47,9 @@ func TestUserStore(t *testing.T, st Stores) {
 		require.Equal(t, tn.Slug, got.Slug)
 		require.True(t, got.Active)
 		require.WithinDuration(t, tn.CreatedAt, got.CreatedAt, time.Millisecond)
+		bySlug, err := tenants.TenantBySlug(ctx, tn.Slug)
+		require.NoError(t, err)
+		require.Equal(t, tn.ID, bySlug.ID)
 	})
 
 	t.Run("TenantErrors", func(t *testing.T) {
@@ -55,6 +58,8 @@ func TestUserStore(t *testing.T, st Stores) {
 		dup.ID = newID()
 		require.ErrorIs(t, tenants.CreateTenant(ctx, &dup), auth.ErrTenantTaken, "duplicate slug")
 		_, err := tenants.Tenant(ctx, newID())
+		require.ErrorIs(t, err, auth.ErrTenantNotFound)
+		_, err = tenants.TenantBySlug(ctx, randomSlug())
 		require.ErrorIs(t, err, auth.ErrTenantNotFound)
 	})
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/migrate"
 	"github.com/maestro-ml/auth/store/bunstore"
-	"github.com/uptrace/bun"
 	"golang.org/x/term"
 )
 
@@ -104,7 +102,7 @@ func createAdmin(ctx context.Context, cfg *config, email, tenant, name string, g
 	if err != nil {
 		return err
 	}
-	t, err := findOrCreateTenant(ctx, a, st, db, tenant, log)
+	t, err := findOrCreateTenant(ctx, a, st, tenant, log)
 	if err != nil {
 		return err
 	}
@@ -122,21 +120,15 @@ func createAdmin(ctx context.Context, cfg *config, email, tenant, name string, g
 }
 
 // findOrCreateTenant resolves the -tenant flag of create-admin.
-func findOrCreateTenant(ctx context.Context, a *auth.Authenticator, st *bunstore.Store, db *bun.DB, tenant string, log *slog.Logger) (*auth.Tenant, error) {
+func findOrCreateTenant(ctx context.Context, a *auth.Authenticator, st *bunstore.Store, tenant string, log *slog.Logger) (*auth.Tenant, error) {
 	switch {
 	case tenant == "":
 		return st.Tenant(ctx, auth.DefaultTenantID)
 	case auth.ValidID(tenant):
 		return st.Tenant(ctx, tenant)
 	}
-	// TenantStore has no look-up by slug; the table is ours to read.
-	var id string
-	err := db.QueryRowContext(ctx, "SELECT id FROM auth_tenants WHERE slug = ?", tenant).Scan(&id)
-	switch {
-	case err == nil:
-		return st.Tenant(ctx, id)
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, err
+	if t, err := st.TenantBySlug(ctx, tenant); !errors.Is(err, auth.ErrTenantNotFound) {
+		return t, err
 	}
 	t, err := a.CreateTenant(ctx, tenant, tenant)
 	if errors.Is(err, auth.ErrInvalidInput) {

@@ -280,6 +280,26 @@ func (s *Store) Tenant(ctx context.Context, id string) (*auth.Tenant, error) {
 	return nil, s.failClass(ctx, "Tenant", err, cls)
 }
 
+// TenantBySlug implements auth.TenantStore: it returns the tenant with the
+// given slug, or auth.ErrTenantNotFound. Errors also wrap
+// auth.ErrUnavailable or context.Canceled.
+func (s *Store) TenantBySlug(ctx context.Context, slug string) (*auth.Tenant, error) {
+	if slug == "" || len(slug) > 63 || hasNUL(slug) {
+		return nil, auth.ErrTenantNotFound
+	}
+	t := new(auth.Tenant)
+	err := s.db.QueryRowContext(ctx, "SELECT "+tenantCols+" FROM auth_tenants WHERE slug = ?", slug).
+		Scan(&t.ID, &t.Name, &t.Slug, &t.Active, timeDest{&t.CreatedAt}, timeDest{&t.UpdatedAt})
+	if err == nil {
+		return t, nil
+	}
+	cls, _ := classify(ctx, err)
+	if cls == classNoRows {
+		return nil, auth.ErrTenantNotFound
+	}
+	return nil, s.failClass(ctx, "TenantBySlug", err, cls)
+}
+
 // SetTenantActive activates or deactivates a tenant; the users of an
 // inactive tenant cannot log in or refresh. It returns auth.ErrTenantNotFound
 // if there is no such tenant.

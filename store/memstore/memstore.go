@@ -334,6 +334,21 @@ func (s *Store) Tenant(ctx context.Context, id string) (*auth.Tenant, error) {
 	return &c, nil
 }
 
+// TenantBySlug implements auth.TenantStore.
+func (s *Store) TenantBySlug(ctx context.Context, slug string) (*auth.Tenant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.slugs[slug]
+	if !ok {
+		return nil, auth.ErrTenantNotFound
+	}
+	c := *s.tenants[id]
+	return &c, nil
+}
+
 // SetTenantActive activates or deactivates a tenant.
 func (s *Store) SetTenantActive(ctx context.Context, id string, active bool) error {
 	if err := ctx.Err(); err != nil {
