@@ -3,6 +3,7 @@
 package ratelimit
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 )
@@ -25,69 +26,126 @@ func Decide(now, tat time.Time, burst int, period time.Duration) (ok bool, newTA
 	return true, next, 0
 }
 
+const (
+	shards = 64
+	// sample is how many entries an eviction or a background sweep step
+	// looks at: constant work per call, never a scan of the table.
+	sample = 16
+)
+
 // Table is a concurrency-safe in-memory GCRA table with a bounded number of
-// keys. Entries whose tat has passed are equivalent to absent and are swept
-// lazily; when the table is full after a sweep, arbitrary entries are
-// dropped (limits weaken, memory stays bounded).
+// keys, sharded so that concurrent flows rarely share a lock. Keys are kept
+// as 16-byte SHA-256 digests, so their size and content cannot be used
+// against the table. An entry whose tat has passed is equivalent to no
+// entry: such entries are dropped as they are met. When a shard is full,
+// the entry with the earliest tat among a small random sample is evicted:
+// that is the entry closest to being forgotten anyway, while a locked-out
+// account (tat far in the future) is the last to go.
 type Table struct {
-	mu      sync.Mutex
-	tats    map[string]time.Time
-	max     int
-	ops     int
+	shards  [shards]shard
+	perMax  int
 	nowFunc func() time.Time
 }
 
-// New returns a table holding at most maxKeys keys (at least 1024).
+type shard struct {
+	mu  sync.Mutex
+	m   map[[16]byte]int64 // digest -> tat, Unix ns
+	ops int
+}
+
+// New returns a table holding about maxKeys keys at most (at least 1024).
 func New(maxKeys int, now func() time.Time) *Table {
 	if now == nil {
 		now = time.Now
 	}
-	return &Table{tats: map[string]time.Time{}, max: max(maxKeys, 1024), nowFunc: now}
+	t := &Table{perMax: max(maxKeys, 1024) / shards, nowFunc: now}
+	for i := range t.shards {
+		t.shards[i].m = map[[16]byte]int64{}
+	}
+	return t
+}
+
+func (t *Table) locate(key string) (*shard, [16]byte) {
+	sum := sha256.Sum256([]byte(key))
+	var d [16]byte
+	copy(d[:], sum[:16])
+	return &t.shards[d[0]%shards], d
 }
 
 // Allow counts one attempt for key; see Decide.
 func (t *Table) Allow(key string, burst int, period time.Duration) (bool, time.Duration) {
 	now := t.nowFunc()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ok, tat, retry := Decide(now, t.tats[key], burst, period)
-	if ok {
-		if _, exists := t.tats[key]; !exists && len(t.tats) >= t.max {
-			t.sweepLocked(now)
-		}
-		t.tats[key] = tat
+	s, d := t.locate(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var tat time.Time
+	cur, exists := s.m[d]
+	if exists {
+		tat = time.Unix(0, cur)
 	}
-	if t.ops++; t.ops >= 4096 {
-		t.ops = 0
-		t.sweepLocked(now)
+	ok, next, retry := Decide(now, tat, burst, period)
+	if ok {
+		if !exists && len(s.m) >= t.perMax {
+			s.evict(now)
+		}
+		s.m[d] = next.UnixNano()
+	}
+	if s.ops++; s.ops%256 == 0 {
+		s.sweepStep(now)
 	}
 	return ok, retry
 }
 
+// evict removes the expired entries of a sample or, if none, the sampled
+// entry with the earliest tat.
+func (s *shard) evict(now time.Time) {
+	var victim [16]byte
+	oldest, n, freed := int64(0), 0, false
+	for k, tat := range s.m {
+		if tat <= now.UnixNano() {
+			delete(s.m, k)
+			freed = true
+		} else if n == 0 || tat < oldest {
+			victim, oldest = k, tat
+		}
+		if n++; n >= sample {
+			break
+		}
+	}
+	if !freed && n > 0 {
+		delete(s.m, victim)
+	}
+}
+
+// sweepStep drops the expired entries of one random sample.
+func (s *shard) sweepStep(now time.Time) {
+	n := 0
+	for k, tat := range s.m {
+		if tat <= now.UnixNano() {
+			delete(s.m, k)
+		}
+		if n++; n >= sample {
+			return
+		}
+	}
+}
+
 // Reset forgets key.
 func (t *Table) Reset(key string) {
-	t.mu.Lock()
-	delete(t.tats, key)
-	t.mu.Unlock()
+	s, d := t.locate(key)
+	s.mu.Lock()
+	delete(s.m, d)
+	s.mu.Unlock()
 }
 
 // Len returns the number of keys held.
 func (t *Table) Len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.tats)
-}
-
-func (t *Table) sweepLocked(now time.Time) {
-	for k, tat := range t.tats {
-		if !tat.After(now) {
-			delete(t.tats, k)
-		}
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
 	}
-	for k := range t.tats {
-		if len(t.tats) < t.max {
-			break
-		}
-		delete(t.tats, k)
-	}
+	return n
 }

@@ -48,3 +48,37 @@ func TestTableBounded(t *testing.T) {
 	}
 	require.LessOrEqual(t, tbl.Len(), 1024)
 }
+
+// TestTableKeepsLockoutsUnderFlood: junk keys filling the table evict each
+// other, not an account that is locked (tat far ahead).
+func TestTableKeepsLockoutsUnderFlood(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	tbl := New(1024, func() time.Time { return now })
+	for range 6 {
+		tbl.Allow("login:acct:victim@example.com", 5, 15*time.Minute)
+	}
+	ok, _ := tbl.Allow("login:acct:victim@example.com", 5, 15*time.Minute)
+	require.False(t, ok, "locked")
+	for i := range 100_000 {
+		tbl.Allow(fmt.Sprint("login:acct:junk", i, "@example.com"), 5, 15*time.Minute)
+	}
+	require.LessOrEqual(t, tbl.Len(), 1024)
+	ok, _ = tbl.Allow("login:acct:victim@example.com", 5, 15*time.Minute)
+	require.False(t, ok, "still locked after 100k junk keys")
+}
+
+// BenchmarkTableFull measures an insert into a full table: constant work,
+// however large the table.
+func BenchmarkTableFull(b *testing.B) {
+	now := time.Unix(1_000_000, 0)
+	tbl := New(1<<20, func() time.Time { return now })
+	for i := range 1 << 20 {
+		tbl.Allow(fmt.Sprint("ip:", i), 20, time.Minute)
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		tbl.Allow(fmt.Sprint("new:", i), 20, time.Minute)
+	}
+}
