@@ -224,11 +224,19 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, errors.New("auth: Config.SessionIdleTTL must not exceed Config.SessionTTL")
 	case a.accessTTL > a.sessionTTL:
 		return nil, errors.New("auth: Config.AccessTTL must not exceed Config.SessionTTL")
+	case a.rules.skew > 5*time.Minute:
+		return nil, errors.New("auth: Config.Skew must not exceed 5 minutes")
+	case a.grace > time.Minute:
+		return nil, errors.New("auth: Config.RefreshGrace must not exceed a minute")
 	case a.verifyTTL <= 0 || a.resetTTL <= 0:
 		return nil, errors.New("auth: Config.VerifyTTL and Config.ResetTTL must be positive")
 	case a.rules.maxBytes < 512:
 		return nil, errors.New("auth: Config.MaxTokenBytes must be at least 512")
 	}
+	if err := cfg.Limits.validate(); err != nil {
+		return nil, err
+	}
+	a.policy.Words = slices.Clone(a.policy.Words)
 	a.roles = slices.Clone(cfg.Roles)
 	if len(a.roles) == 0 {
 		a.roles = []Role{RoleViewer, RoleEditor, RoleAdmin}
@@ -477,7 +485,9 @@ type RegisterRequest struct {
 	Email    string
 	Password string
 	Name     string
-	// TenantID is the tenant to join; empty means DefaultTenantID.
+	// TenantID is the tenant to join; empty means DefaultTenantID. Any
+	// active tenant whose ID the caller knows can be joined: expose it to
+	// end users only if your tenants are open to self-registration.
 	TenantID string
 	// Meta is an optional JSON object of application data.
 	Meta []byte
@@ -629,6 +639,10 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 	ok, rehash, err := a.hasher.Verify(ctx, r.Password, subject.PasswordHash)
 	switch {
 	case errors.Is(err, errMalformedHash):
+		// Spend the work anyway: an unusable hash must not answer faster.
+		if err := a.hasher.VerifyDummy(ctx, r.Password); err != nil {
+			return fail("", "", err)
+		}
 		return fail(EventLoginFailed, "unusable_hash", ErrInvalidCredentials)
 	case err != nil:
 		return fail("", "", err)
@@ -636,39 +650,67 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 		return fail(EventLoginFailed, "bad_password", ErrInvalidCredentials)
 	}
 	if err := a.checkActive(ctx, subject); err != nil {
-		switch {
-		case errors.Is(err, ErrUserInactive):
-			return fail(EventLoginFailed, "inactive", err)
-		case errors.Is(err, ErrEmailNotVerified):
-			return fail(EventLoginFailed, "unverified", err)
-		}
-		return fail("", "", err)
+		return fail(loginFailure(err))
 	}
 	if a.limits.LoginPerAccount.enabled() {
 		if err := a.limiter.Reset(ctx, acctKey); err != nil {
 			return fail("", "", err)
 		}
 	}
-	now := a.now().UTC()
-	upd := UserUpdate{LastLoginAt: &now, At: now}
+	var newHash *string
 	if rehash {
 		if h, err := a.hasher.Hash(ctx, r.Password); err == nil {
-			upd.PasswordHash = &h
+			newHash = &h
 		} else {
 			a.log.WarnContext(ctx, "auth: password rehash skipped", "user", subject.ID, "error", err)
 		}
 	}
-	if u, err = a.users.UpdateUser(ctx, "", subject.ID, upd); err != nil {
+	now := a.now().UTC()
+	s, rt, err := a.createSession(ctx, subject, r.Client, now)
+	if err != nil {
 		return fail("", "", err)
 	}
-	if pair, err = a.startSession(ctx, u, r.Client, now); err != nil {
+	// Read the user again only now that the session exists. A password
+	// reset or change, or a deactivation, that landed while the password
+	// was being verified either shows here (the hash is no longer the one
+	// verified, or the user is inactive), or ran its own session revocation
+	// after this session was created and so ended it. The conditional
+	// update also keeps a rehash of the old password from overwriting a new
+	// one.
+	verified := subject.PasswordHash
+	u, err = a.users.UpdateUser(ctx, "", subject.ID, UserUpdate{LastLoginAt: &now, PasswordHash: newHash, IfPasswordHash: &verified, At: now})
+	if err == nil {
+		err = a.checkActive(ctx, u)
+	}
+	if err != nil {
+		if rerr := a.endSession(ctx, s, now); rerr != nil {
+			return fail("", "", rerr)
+		}
+		switch {
+		case errors.Is(err, ErrConflict), errors.Is(err, ErrUserNotFound):
+			return fail(EventLoginFailed, "changed_during_login", ErrInvalidCredentials)
+		}
+		return fail(loginFailure(err))
+	}
+	if pair, err = a.issue(u, s, a.now().UTC(), rt); err != nil {
 		return fail("", "", err)
 	}
 	reason = ""
-	if upd.PasswordHash != nil {
+	if newHash != nil {
 		reason = "password_rehashed"
 	}
 	return pair, u, u, EventLoginSucceeded, reason, nil
+}
+
+// loginFailure classifies an error of checkActive for the audit event.
+func loginFailure(err error) (EventType, string, error) {
+	switch {
+	case errors.Is(err, ErrUserInactive):
+		return EventLoginFailed, "inactive", err
+	case errors.Is(err, ErrEmailNotVerified):
+		return EventLoginFailed, "unverified", err
+	}
+	return "", "", err
 }
 
 // checkActive refuses inactive or unverified users and users of inactive tenants.
@@ -686,10 +728,12 @@ func (a *Authenticator) checkActive(ctx context.Context, u *User) error {
 	return err
 }
 
-func (a *Authenticator) startSession(ctx context.Context, u *User, client ClientInfo, now time.Time) (*TokenPair, error) {
+// createSession stores a new session of u and returns it with its refresh
+// token. No access token exists for it yet.
+func (a *Authenticator) createSession(ctx context.Context, u *User, client ClientInfo, now time.Time) (*Session, string, error) {
 	rt, hash, err := newRefreshToken()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s := &Session{
 		ID: newID(), UserID: u.ID, TenantID: u.TenantID, RefreshHash: hash,
@@ -698,9 +742,15 @@ func (a *Authenticator) startSession(ctx context.Context, u *User, client Client
 	}
 	s.IdleExpiresAt = minTime(now.Add(a.idleTTL), s.ExpiresAt)
 	if err := a.sessions.CreateSession(ctx, s); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return a.issue(u, s, now, rt)
+	return s, rt, nil
+}
+
+// endSession revokes a session that never issued an access token.
+func (a *Authenticator) endSession(ctx context.Context, s *Session, now time.Time) error {
+	_, err := a.sessions.RevokeSessions(ctx, SessionRevocation{UserID: s.UserID, SessionID: s.ID, At: now})
+	return err
 }
 
 // RefreshRequest is the input of Refresh.
@@ -715,7 +765,8 @@ type RefreshRequest struct {
 // already rotated is accepted within Config.RefreshGrace of its rotation
 // (a new access token, no new refresh token); after that it is theft:
 // the session and all its access tokens are revoked and ErrRefreshReused
-// returned. An unknown token is ErrInvalidToken; an expired or revoked
+// returned. So is any older token of the family, whatever its age: a
+// thief who rotates twice cannot make the victim's token merely unknown. An unknown token is ErrInvalidToken; an expired or revoked
 // session is ErrTokenExpired or ErrTokenRevoked.
 func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *TokenPair, err error) {
 	ctx, end := a.span(ctx, "auth.Refresh")
@@ -728,11 +779,15 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 	}
 	hash, ok := hashRefreshToken(r.RefreshToken)
 	if !ok {
+		ev.Type, ev.Reason = EventRefreshFailed, "malformed_token"
+		a.emit(ctx, ev)
 		return nil, invalidRefresh
 	}
 	for attempt := 0; ; attempt++ {
 		s, err := a.sessions.SessionByRefreshHash(ctx, hash)
 		if errors.Is(err, ErrSessionNotFound) {
+			ev.Type, ev.Reason = EventRefreshFailed, "unknown_token"
+			a.emit(ctx, ev)
 			return nil, invalidRefresh
 		}
 		if err != nil {
@@ -741,6 +796,8 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 		now := a.now().UTC()
 		switch {
 		case !s.RevokedAt.IsZero():
+			ev.Type, ev.Reason, ev.UserID, ev.TenantID, ev.SessionID = EventRefreshFailed, "session_revoked", s.UserID, s.TenantID, s.ID
+			a.emit(ctx, ev)
 			return nil, ErrTokenRevoked
 		case !s.Live(now):
 			return nil, ErrTokenExpired
@@ -770,9 +827,12 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 			}
 			return pair, err
 		}
-		// The previous token of the family.
+		// A token the family already replaced: the one just before the
+		// current one may be a client's concurrent retry within the grace
+		// window; anything else is reuse.
 		ev.UserID, ev.TenantID, ev.SessionID = s.UserID, s.TenantID, s.ID
-		if a.grace > 0 && now.Sub(s.RotatedAt) <= a.grace {
+		previous := len(s.PreviousHash) > 0 && subtle.ConstantTimeCompare(hash, s.PreviousHash) == 1
+		if previous && a.grace > 0 && now.Sub(s.RotatedAt) <= a.grace {
 			u, err := a.sessionUser(ctx, s, now)
 			if err != nil {
 				return nil, err

@@ -35,6 +35,10 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"Config.MaxTokenBytes", func(c *auth.Config) { c.MaxTokenBytes = 10 }},
 		{"Config.Roles", func(c *auth.Config) { c.Roles = []auth.Role{"a", "a"} }},
 		{"Config.DefaultRole", func(c *auth.Config) { c.DefaultRole = "owner" }},
+		{"Config.Limits.LoginPerAccount", func(c *auth.Config) { c.Limits.LoginPerAccount = auth.Limit{Burst: 3} }},
+		{"Config.Limits.LoginPerIP", func(c *auth.Config) { c.Limits.LoginPerIP = auth.Limit{Period: time.Minute} }},
+		{"Config.Skew", func(c *auth.Config) { c.Skew = time.Hour }},
+		{"Config.RefreshGrace", func(c *auth.Config) { c.RefreshGrace = time.Hour }},
 	}
 	for _, r := range rows {
 		cfg := full()

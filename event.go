@@ -21,6 +21,7 @@ const (
 	EventRateLimited         EventType = "rate_limited"
 	EventTokenRefreshed      EventType = "token.refreshed"
 	EventRefreshReused       EventType = "token.reuse_detected"
+	EventRefreshFailed       EventType = "token.refresh_failed"
 	EventTokenRevoked        EventType = "token.revoked"
 	EventLogout              EventType = "session.logout"
 	EventLogoutAll           EventType = "session.logout_all"

@@ -32,6 +32,7 @@ const (
 
 const (
 	minRSABits     = 2048
+	maxRSABits     = 4096 // signatures fit the verifier's fixed buffer
 	minHMACKeySize = 32
 )
 
@@ -134,8 +135,8 @@ func NewKey(id string, key any) (*Key, error) {
 			return nil, errors.New("auth: ECDSA keys must be on P-256 (ES256)")
 		}
 	case *rsa.PublicKey:
-		if pub.N.BitLen() < minRSABits {
-			return nil, fmt.Errorf("auth: RSA keys must be at least %d bits", minRSABits)
+		if pub.N.BitLen() < minRSABits || pub.N.BitLen() > maxRSABits {
+			return nil, fmt.Errorf("auth: RSA keys must be %d to %d bits", minRSABits, maxRSABits)
 		}
 	}
 	if k.id == "" {

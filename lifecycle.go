@@ -87,6 +87,12 @@ type Message struct {
 	ExpiresAt time.Time
 }
 
+// LogValue implements slog.LogValuer: a logged Message shows its kind,
+// user and expiry, never its token or address.
+func (m Message) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kind", string(m.Kind)), slog.String("user", m.UserID), slog.Time("expires", m.ExpiresAt))
+}
+
 // Notifier delivers account messages, usually by e-mail. Notify should
 // hand the message to a queue and return at once: a flow that answers the
 // same whether or not an account exists (password reset) must not take
@@ -275,9 +281,11 @@ func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, 
 // ResetPassword consumes a reset token and sets a new password, which must
 // pass the policy (checked before the token is used up, so a rejected
 // password can be retried with the same token). Every session of the user
-// ends and every access token is revoked; the address is marked verified,
-// since the token proved control of it. Errors: ErrInvalidToken, a
-// password policy error, ErrUserInactive.
+// ends, every access token is revoked, and every other pending action
+// token (a verification link, an e-mail change) is deleted; the address is
+// marked verified, since the token proved control of it. A token sent to
+// an address the user no longer has is refused. Errors: ErrInvalidToken,
+// a password policy error, ErrUserInactive.
 func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword string) (err error) {
 	ctx, end := a.span(ctx, "auth.ResetPassword")
 	defer end(&err)
@@ -287,6 +295,10 @@ func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword st
 	t, u, err := a.lookupActionToken(ctx, PurposeResetPassword, token)
 	if err != nil {
 		return err
+	}
+	if u.Email != t.Email {
+		// Sent to an address the account no longer has.
+		return errActionToken
 	}
 	if !u.Active {
 		return ErrUserInactive
@@ -302,14 +314,12 @@ func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword st
 		return err
 	}
 	yes, now := true, a.now().UTC()
-	upd := UserUpdate{PasswordHash: &hash, At: now}
-	if u.Email == t.Email {
-		upd.Verified = &yes
-	}
-	if _, err := a.users.UpdateUser(ctx, "", u.ID, upd); err != nil {
+	if _, err := a.users.UpdateUser(ctx, "", u.ID, UserUpdate{PasswordHash: &hash, Verified: &yes, At: now}); err != nil {
 		return err
 	}
-	if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeResetPassword); err != nil {
+	// A pending e-mail change or older link must not outlive the recovery:
+	// an intruder who started an e-mail change would otherwise finish it.
+	if err := a.deleteActionTokens(ctx, u.ID); err != nil {
 		return err
 	}
 	if err := a.cutoff(ctx, u.ID, true); err != nil {
@@ -325,7 +335,8 @@ func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword st
 
 // ChangePassword sets a new password for the user of c after checking the
 // current one (attempts count against the login lockout). Every other
-// session of the user ends (OWASP ASVS 5.0 V7.4); c's session stays.
+// session of the user ends (OWASP ASVS 5.0 V7.4) and pending action tokens
+// are deleted; c's session stays.
 // Errors: ErrInvalidCredentials, a password policy error, *RateLimitError.
 func (a *Authenticator) ChangePassword(ctx context.Context, c *Claims, current, newPassword string) (err error) {
 	ctx, end := a.span(ctx, "auth.ChangePassword")
@@ -342,13 +353,15 @@ func (a *Authenticator) ChangePassword(ctx context.Context, c *Claims, current, 
 		return err
 	}
 	now := a.now().UTC()
-	if _, err := a.users.UpdateUser(ctx, "", u.ID, UserUpdate{PasswordHash: &hash, At: now}); err != nil {
+	// Conditional on the hash just verified: a reset that landed meanwhile wins.
+	if _, err := a.users.UpdateUser(ctx, "", u.ID, UserUpdate{PasswordHash: &hash, IfPasswordHash: &u.PasswordHash, At: now}); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return ErrInvalidCredentials
+		}
 		return err
 	}
-	if a.tokens != nil {
-		if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeResetPassword); err != nil {
-			return err
-		}
+	if err := a.deleteActionTokens(ctx, u.ID); err != nil {
+		return err
 	}
 	if err := a.revokeSessions(ctx, SessionRevocation{UserID: u.ID, ExceptID: c.SessionID, At: now}); err != nil {
 		return err
@@ -444,6 +457,9 @@ func (a *Authenticator) ConfirmEmailChange(ctx context.Context, token string) (_
 	if err != nil {
 		return nil, err
 	}
+	if !u.Active {
+		return nil, ErrUserInactive
+	}
 	if err := a.consumeActionToken(ctx, t); err != nil {
 		return nil, err
 	}
@@ -451,8 +467,26 @@ func (a *Authenticator) ConfirmEmailChange(ctx context.Context, token string) (_
 	if u, err = a.users.UpdateUser(ctx, "", u.ID, UserUpdate{Email: &t.Email, Verified: &yes, At: now}); err != nil {
 		return nil, err
 	}
+	// Links sent to the old address stop working with it.
+	if err := a.deleteActionTokens(ctx, u.ID); err != nil {
+		return nil, err
+	}
 	a.emit(ctx, Event{Type: EventEmailChanged, UserID: u.ID, TenantID: u.TenantID})
 	return u, nil
+}
+
+// deleteActionTokens deletes every pending action token of the user, of
+// every purpose.
+func (a *Authenticator) deleteActionTokens(ctx context.Context, userID string) error {
+	if a.tokens == nil {
+		return nil
+	}
+	for _, p := range []Purpose{PurposeVerifyEmail, PurposeResetPassword, PurposeChangeEmail} {
+		if err := a.tokens.DeleteActionTokens(ctx, userID, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // notifyQuietly sends a notice whose failure must not fail the flow.

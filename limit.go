@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -54,9 +55,26 @@ type Limits struct {
 	ResetPerAccount Limit
 }
 
+// validate reports a Limit that is neither zero (default), off (negative
+// Burst) nor complete: a half-set limit must not silently turn a limit off.
+func (l Limits) validate() error {
+	for name, v := range map[string]Limit{
+		"LoginPerIP": l.LoginPerIP, "LoginPerAccount": l.LoginPerAccount, "RegisterPerIP": l.RegisterPerIP,
+		"RefreshPerIP": l.RefreshPerIP, "ResetPerIP": l.ResetPerIP, "ResetPerAccount": l.ResetPerAccount,
+	} {
+		if v == (Limit{}) || v.Burst < 0 {
+			continue
+		}
+		if v.Burst == 0 || v.Period < time.Millisecond*time.Duration(v.Burst) {
+			return fmt.Errorf("auth: Config.Limits.%s needs a positive Burst and a Period of at least a millisecond per attempt (a negative Burst turns it off)", name)
+		}
+	}
+	return nil
+}
+
 func (l Limits) withDefaults() Limits {
 	def := func(v *Limit, burst int, period time.Duration) {
-		if v.Burst == 0 && v.Period == 0 {
+		if *v == (Limit{}) {
 			*v = Limit{Burst: burst, Period: period}
 		}
 	}
@@ -87,12 +105,17 @@ func (l localLimiter) Reset(ctx context.Context, key string) error {
 }
 
 // LimitKeyIP returns the part of a limiter key naming a client address:
-// the address itself for IPv4, its /64 for IPv6, or "" if ip is not an
-// address.
+// the address itself for IPv4, its /64 for IPv6, "" for an empty string
+// (no per-IP limit applies), and "invalid" for anything else, so that
+// unparsable addresses share one bucket rather than escape the limit.
 func LimitKeyIP(ip string) string {
-	addr, err := netip.ParseAddr(strings.TrimSpace(ip))
-	if err != nil {
+	ip = strings.TrimSpace(ip)
+	if ip == "" {
 		return ""
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "invalid"
 	}
 	addr = addr.Unmap()
 	if addr.Is6() {

@@ -125,8 +125,8 @@ func TestLimitKeyIP(t *testing.T) {
 		"2001:db8:a:b:c:d:e:f": "2001:db8:a:b::/64",
 		"2001:db8:a:b::1":      "2001:db8:a:b::/64",
 		"":                     "",
-		"not an ip":            "",
-		"192.0.2.1:8080":       "",
+		"not an ip":            "invalid",
+		"192.0.2.1:8080":       "invalid",
 		"fe80::1%eth0":         "fe80::/64",
 	} {
 		require.Equal(t, want, auth.LimitKeyIP(in), in)

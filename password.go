@@ -224,6 +224,9 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 // hash, and always reports a mismatch. Login calls it for unknown emails so
 // response time does not reveal which addresses are registered.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	if len(password) > MaxPasswordBytes {
+		password = "" // as Verify does: the work must not depend on the input
+	}
 	_, err := h.verifyArgon2(ctx, password, h.dummy)
 	return err
 }

@@ -26,6 +26,8 @@ func TestPasswordPolicy(t *testing.T) {
 		{"combining sequences count after NFKC", PasswordPolicy{}, strings.Repeat("e\u0301", 7), "", ErrPasswordTooShort},
 		{"configurable minimum", PasswordPolicy{MinLength: 15}, "x9$kQ2!m-long", "", ErrPasswordTooShort},
 		{"accepts 64 characters", PasswordPolicy{}, strings.Repeat("ab9$", 16), "", nil},
+		{"one ligature is not a long password", PasswordPolicy{MinLength: 15}, "\ufdfa", "", ErrPasswordTooShort},
+		{"64 typed ligatures are accepted", PasswordPolicy{}, strings.Repeat("\ufdfa", 64), "", nil},
 		{"maximum cannot go below 64", PasswordPolicy{MaxLength: 10}, strings.Repeat("ab9$", 16), "", nil},
 		{"above the maximum", PasswordPolicy{MaxLength: 64}, strings.Repeat("ab9$", 16) + "x", "", ErrPasswordTooLong},
 		{"byte cap before anything else", PasswordPolicy{MaxLength: 100000}, strings.Repeat("a", MaxPasswordBytes+1), "", ErrPasswordTooLong},

@@ -68,10 +68,15 @@ func (p PasswordPolicy) Check(password, email string) error {
 		}
 		n++
 	}
+	// Count code points (NIST SP 800-63B §3.1.1.2) both as typed and after
+	// NFKC: the minimum applies to the shorter count, so one ligature that
+	// expands to many letters is not a long password; the maximum applies
+	// to what was typed, so 64 typed characters are always accepted.
+	typed := utf8.RuneCountInString(password)
 	switch {
-	case n < p.MinLength:
+	case min(n, typed) < p.MinLength:
 		return ErrPasswordTooShort
-	case n > p.MaxLength:
+	case typed > p.MaxLength:
 		return ErrPasswordTooLong
 	}
 	lower := strings.ToLower(pw)

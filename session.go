@@ -66,8 +66,11 @@ type SessionRevocation struct {
 type SessionStore interface {
 	// CreateSession inserts s, whose ID is set.
 	CreateSession(ctx context.Context, s *Session) error
-	// SessionByRefreshHash returns the session whose current or previous
-	// refresh hash equals hash, revoked or not, or ErrSessionNotFound.
+	// SessionByRefreshHash returns the session whose current refresh hash,
+	// or any hash it has replaced since the session began, equals hash,
+	// revoked or not; otherwise ErrSessionNotFound. Keeping every replaced
+	// hash until the session is swept is what lets reuse of a token that is
+	// several rotations old be detected as theft (RFC 9700 §4.14.2).
 	SessionByRefreshHash(ctx context.Context, hash []byte) (*Session, error)
 	// RotateSession atomically replaces the refresh hash of session id if,
 	// and only if, it still equals r.From and the session is not revoked:

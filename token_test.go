@@ -3,8 +3,10 @@ package auth
 import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -345,4 +347,21 @@ func TestRefreshTokenFormat(t *testing.T) {
 		_, ok := hashRefreshToken(bad)
 		require.False(t, ok, bad)
 	}
+}
+
+func TestKeySizeBounds(t *testing.T) {
+	for _, bits := range []int{1024, 4608} {
+		priv, err := rsa.GenerateKey(rand.Reader, bits)
+		require.NoError(t, err)
+		_, err = NewKey("", priv)
+		require.Error(t, err, "%d-bit RSA", bits)
+	}
+	ec384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	_, err = NewKey("", ec384)
+	require.Error(t, err, "only P-256")
+	_, err = NewHMACKey("short", make([]byte, 31))
+	require.Error(t, err)
+	_, err = NewHMACKey("", make([]byte, 32))
+	require.Error(t, err, "HS256 needs an explicit kid")
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/sha256"
+	"slices"
 	"sync"
 	"time"
 )
@@ -60,6 +61,7 @@ func (c *tokenCache) get(ks *KeySet, token string, now time.Time, skew time.Dura
 		return nil, false
 	}
 	cl := e.claims
+	cl.Audience = slices.Clone(cl.Audience) // callers may not change the cached copy
 	return &cl, true
 }
 
@@ -67,6 +69,7 @@ func (c *tokenCache) put(ks *KeySet, token string, cl *Claims) {
 	k := sha256.Sum256([]byte(token))
 	s := c.shard(&k)
 	e := &tokenCacheEntry{ks: ks, claims: *cl}
+	e.claims.Audience = slices.Clone(cl.Audience)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.entries[k]; ok {

@@ -14,13 +14,17 @@ func TestTokenCache(t *testing.T) {
 	ks, err := NewKeySet(k)
 	require.NoError(t, err)
 	c := newTokenCache(32)
-	cl := &Claims{UserID: "u", TokenID: "j", ExpiresAt: testNow.Add(time.Minute)}
+	cl := &Claims{UserID: "u", TokenID: "j", Audience: []string{"api"}, ExpiresAt: testNow.Add(time.Minute)}
 	c.put(ks, "tok", cl)
 
 	got, ok := c.get(ks, "tok", testNow, 0)
 	require.True(t, ok)
 	require.Equal(t, cl, got)
 	require.NotSame(t, cl, got, "callers get a copy")
+	got.Audience[0] = "changed"
+	again, _ := c.get(ks, "tok", testNow, 0)
+	require.Equal(t, []string{"api"}, again.Audience, "a caller changing its claims does not change the cache")
+	require.Equal(t, []string{"api"}, cl.Audience, "nor the claims it was filled from")
 
 	_, ok = c.get(ks, "tok2", testNow, 0)
 	require.False(t, ok, "only the exact token string")

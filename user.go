@@ -66,6 +66,11 @@ type UserUpdate struct {
 	Verified     *bool
 	LastLoginAt  *time.Time
 	Meta         json.RawMessage
+	// IfPasswordHash, if set, makes the update conditional: it applies only
+	// if the stored password hash still equals *IfPasswordHash; otherwise
+	// nothing changes and UpdateUser returns ErrConflict. It guards writes
+	// made after a password was verified against a concurrent change.
+	IfPasswordHash *string
 	// At is the time of the change. Required.
 	At time.Time
 }
@@ -94,9 +99,10 @@ type UserStore interface {
 	// UserByEmail returns the user with the given normalised email, or
 	// ErrUserNotFound.
 	UserByEmail(ctx context.Context, email string) (*User, error)
-	// UpdateUser applies upd to the user id and returns the updated user.
-	// A non-empty tenantID scopes the update: a user of another tenant is
-	// ErrUserNotFound. A new email that is taken is ErrEmailTaken.
+	// UpdateUser applies upd to the user id atomically and returns the
+	// updated user. A non-empty tenantID scopes the update: a user of
+	// another tenant is ErrUserNotFound. A new email that is taken is
+	// ErrEmailTaken; a failed upd.IfPasswordHash condition is ErrConflict.
 	UpdateUser(ctx context.Context, tenantID, id string, upd UserUpdate) (*User, error)
 	// ListUsers returns up to q.Limit users matching q, ordered by ID.
 	ListUsers(ctx context.Context, q UserQuery) ([]*User, error)

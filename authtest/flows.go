@@ -260,6 +260,93 @@ func TestFlows(t *testing.T, st Stores) {
 		require.NoError(t, err, "other sessions are untouched")
 	})
 
+	t.Run("ReuseOfAnOlderTokenRevokesSession", func(t *testing.T) {
+		a, _ := setup(t, auth.Config{})
+		victim := login(t, a, register(t, a).Email)
+		// The thief rotates twice with the stolen token, so the victim's
+		// token is no longer even the previous one of the family.
+		p1, err := refresh(a, victim.RefreshToken)
+		require.NoError(t, err)
+		p2, err := refresh(a, p1.RefreshToken)
+		require.NoError(t, err)
+		_, err = refresh(a, victim.RefreshToken)
+		require.ErrorIs(t, err, auth.ErrRefreshReused, "detected, not merely unknown")
+		_, err = refresh(a, p2.RefreshToken)
+		require.ErrorIs(t, err, auth.ErrTokenRevoked, "the thief's line is dead")
+		_, err = a.Authenticate(ctx, p2.AccessToken)
+		require.ErrorIs(t, err, auth.ErrTokenRevoked)
+	})
+
+	// A change that lands while a login is verifying the password (after the
+	// user was read, before the session exists) must not leave that login
+	// with a live session.
+	raceSetup := func(t *testing.T, email string, during func(u *auth.User)) *auth.Authenticator {
+		t.Helper()
+		hooked := &racingUsers{UserStore: st.Users, email: email, during: during}
+		clock := NewClock(time.Now().UTC().Truncate(time.Millisecond))
+		return NewAuthenticator(t, Stores{Users: hooked, Tenants: st.Tenants, Sessions: st.Sessions, Revocations: st.Revocations}, clock, auth.Config{})
+	}
+	noLiveSession := func(t *testing.T, a *auth.Authenticator, userID string) {
+		t.Helper()
+		list, err := a.Sessions(ctx, userID)
+		require.NoError(t, err)
+		require.Empty(t, list, "no session survives")
+	}
+
+	t.Run("LoginRacingDeactivation", func(t *testing.T) {
+		admin, _ := setup(t, auth.Config{})
+		u := register(t, admin)
+		a := raceSetup(t, u.Email, func(u *auth.User) {
+			off := false
+			_, err := admin.UpdateUser(ctx, u.TenantID, u.ID, auth.AdminUpdate{Active: &off})
+			require.NoError(t, err)
+		})
+		_, _, err := a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
+		require.ErrorIs(t, err, auth.ErrUserInactive)
+		noLiveSession(t, a, u.ID)
+	})
+
+	t.Run("LoginRacingPasswordReset", func(t *testing.T) {
+		admin, _ := setup(t, auth.Config{})
+		u := register(t, admin)
+		h, err := auth.NewHasher(auth.HasherConfig{})
+		require.NoError(t, err)
+		fresh, err := h.Hash(ctx, "the new password after the reset")
+		require.NoError(t, err)
+		a := raceSetup(t, u.Email, func(u *auth.User) {
+			// What ResetPassword does: a new hash, then every session ends.
+			_, err := st.Users.UpdateUser(ctx, "", u.ID, auth.UserUpdate{PasswordHash: &fresh, At: now()})
+			require.NoError(t, err)
+			require.NoError(t, admin.LogoutAll(ctx, u.ID))
+		})
+		_, _, err = a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
+		require.ErrorIs(t, err, auth.ErrInvalidCredentials, "the old password lost the race")
+		noLiveSession(t, a, u.ID)
+	})
+
+	t.Run("LoginRehashCannotUndoReset", func(t *testing.T) {
+		admin, _ := setup(t, auth.Config{})
+		legacy, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		require.NoError(t, err)
+		n := now()
+		u := &auth.User{ID: newID(), TenantID: auth.DefaultTenantID, Email: randomEmail(), PasswordHash: string(legacy), Role: auth.RoleViewer, Active: true, CreatedAt: n, UpdatedAt: n}
+		require.NoError(t, st.Users.CreateUser(ctx, u))
+		h, err := auth.NewHasher(auth.HasherConfig{})
+		require.NoError(t, err)
+		fresh, err := h.Hash(ctx, "the new password after the reset")
+		require.NoError(t, err)
+		a := raceSetup(t, u.Email, func(u *auth.User) {
+			_, err := st.Users.UpdateUser(ctx, "", u.ID, auth.UserUpdate{PasswordHash: &fresh, At: now()})
+			require.NoError(t, err)
+			require.NoError(t, admin.LogoutAll(ctx, u.ID))
+		})
+		_, _, err = a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
+		require.ErrorIs(t, err, auth.ErrInvalidCredentials)
+		stored, err := st.Users.User(ctx, u.ID)
+		require.NoError(t, err)
+		require.Equal(t, fresh, stored.PasswordHash, "the rehash of the old password did not overwrite the new one")
+	})
+
 	t.Run("NoGrace", func(t *testing.T) {
 		a, _ := setup(t, auth.Config{RefreshGrace: -1})
 		p1 := login(t, a, register(t, a).Email)
@@ -546,6 +633,23 @@ func TestFlows(t *testing.T, st Stores) {
 			require.NoError(t, err, "the new hash verifies")
 		}
 	})
+}
+
+// racingUsers runs during once, right after UserByEmail has read the user
+// with the given email: a change landing while Login verifies the password.
+type racingUsers struct {
+	auth.UserStore
+	email  string
+	during func(u *auth.User)
+	once   sync.Once
+}
+
+func (r *racingUsers) UserByEmail(ctx context.Context, email string) (*auth.User, error) {
+	u, err := r.UserStore.UserByEmail(ctx, email)
+	if err == nil && email == r.email {
+		r.once.Do(func() { r.during(u) })
+	}
+	return u, err
 }
 
 func upper(s string) string {

@@ -326,6 +326,45 @@ func TestLifecycle(t *testing.T, st Stores) {
 		require.Equal(t, 3, probes, "whether an address is taken is answered only within the limit")
 	})
 
+	t.Run("RecoveryCancelsPendingEmailChange", func(t *testing.T) {
+		a, _, box := setup(t, auth.Config{})
+		u := register(t, a)
+		p, err := login(a, u.Email, password)
+		require.NoError(t, err)
+		c, err := a.Authenticate(ctx, p.AccessToken)
+		require.NoError(t, err)
+		// An intruder with the password starts moving the account away...
+		intruder := randomEmail()
+		require.NoError(t, a.RequestEmailChange(ctx, c, password, intruder))
+		change, _ := box.Last(intruder, auth.MessageChangeEmail)
+		// ...the owner notices and resets the password...
+		require.NoError(t, a.RequestPasswordReset(ctx, u.Email, auth.ClientInfo{}))
+		reset, _ := box.Last(u.Email, auth.MessageResetPassword)
+		require.NoError(t, a.ResetPassword(ctx, reset.Token, "the owner's new passphrase"))
+		// ...and the intruder can no longer finish the change.
+		_, err = a.ConfirmEmailChange(ctx, change.Token)
+		require.ErrorIs(t, err, auth.ErrInvalidToken)
+	})
+
+	t.Run("ResetLinkToOldAddressDiesWithIt", func(t *testing.T) {
+		a, clock, box := setup(t, auth.Config{})
+		u := register(t, a)
+		require.NoError(t, a.RequestPasswordReset(ctx, u.Email, auth.ClientInfo{}))
+		reset, _ := box.Last(u.Email, auth.MessageResetPassword)
+		p, err := login(a, u.Email, password)
+		require.NoError(t, err)
+		c, err := a.Authenticate(ctx, p.AccessToken)
+		require.NoError(t, err)
+		next := randomEmail()
+		require.NoError(t, a.RequestEmailChange(ctx, c, password, next))
+		change, _ := box.Last(next, auth.MessageChangeEmail)
+		_, err = a.ConfirmEmailChange(ctx, change.Token)
+		require.NoError(t, err)
+		clock.Advance(time.Minute)
+		require.ErrorIs(t, a.ResetPassword(ctx, reset.Token, "someone else's new passphrase"), auth.ErrInvalidToken,
+			"a link sent to the old address no longer resets the password")
+	})
+
 	t.Run("DuplicateRegistrationNotifiesOwner", func(t *testing.T) {
 		a, _, box := setup(t, auth.Config{})
 		u := register(t, a)

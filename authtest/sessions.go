@@ -95,12 +95,20 @@ func TestSessionStore(t *testing.T, st Stores) {
 		_, err = sessions.RotateSession(ctx, s.ID, auth.Rotation{From: s.RefreshHash, To: randomHash(), At: now(), IdleExpiresAt: now().Add(time.Hour)})
 		require.ErrorIs(t, err, auth.ErrConflict, "rotating from a stale hash")
 
-		// A second rotation forgets the first hash.
-		to2 := randomHash()
+		// Every hash the session has had keeps finding it, however many
+		// rotations ago, so that reuse of an old token is detected.
+		to2, to3 := randomHash(), randomHash()
 		_, err = sessions.RotateSession(ctx, s.ID, auth.Rotation{From: to, To: to2, At: now(), IdleExpiresAt: now().Add(time.Hour)})
 		require.NoError(t, err)
-		_, err = sessions.SessionByRefreshHash(ctx, s.RefreshHash)
-		require.ErrorIs(t, err, auth.ErrSessionNotFound)
+		_, err = sessions.RotateSession(ctx, s.ID, auth.Rotation{From: to2, To: to3, At: now(), IdleExpiresAt: now().Add(time.Hour)})
+		require.NoError(t, err)
+		for i, h := range [][]byte{s.RefreshHash, to, to2, to3} {
+			got, err := sessions.SessionByRefreshHash(ctx, h)
+			require.NoError(t, err, "hash %d", i)
+			require.Equal(t, s.ID, got.ID)
+			require.Equal(t, to3, got.RefreshHash)
+			require.Equal(t, to2, got.PreviousHash)
+		}
 	})
 
 	t.Run("RotateRevoked", func(t *testing.T) {

@@ -178,6 +178,24 @@ func TestUserStore(t *testing.T, st Stores) {
 		require.Equal(t, role, got.Role)
 	})
 
+	t.Run("UpdateIfPasswordHash", func(t *testing.T) {
+		tn := newTenant(t)
+		u := newUser(t, tn.ID)
+		stale, fresh, name := "$argon2id$stale", "$argon2id$fresh", "Renamed"
+		_, err := users.UpdateUser(ctx, "", u.ID, auth.UserUpdate{Name: &name, PasswordHash: &fresh, IfPasswordHash: &stale, At: now()})
+		require.ErrorIs(t, err, auth.ErrConflict, "the hash is not the expected one")
+		got, err := users.User(ctx, u.ID)
+		require.NoError(t, err)
+		require.Equal(t, u.PasswordHash, got.PasswordHash, "nothing changed")
+		require.Equal(t, u.Name, got.Name)
+		got, err = users.UpdateUser(ctx, "", u.ID, auth.UserUpdate{Name: &name, PasswordHash: &fresh, IfPasswordHash: &u.PasswordHash, At: now()})
+		require.NoError(t, err)
+		require.Equal(t, fresh, got.PasswordHash)
+		require.Equal(t, name, got.Name)
+		_, err = users.UpdateUser(ctx, "", newID(), auth.UserUpdate{IfPasswordHash: &fresh, At: now()})
+		require.ErrorIs(t, err, auth.ErrUserNotFound)
+	})
+
 	t.Run("UpdateScopedToTenant", func(t *testing.T) {
 		a, b := newTenant(t), newTenant(t)
 		u := newUser(t, a.ID)

@@ -35,4 +35,5 @@ func Example() {
 	// 20261128120200 create_revocations true
 	// 20261128120300 create_action_tokens true
 	// 20261128120400 create_audit_events true
+	// 20261128120500 create_session_hashes true
 }

@@ -65,6 +65,14 @@ func TestPostgresQueryPlans(t *testing.T) {
 		SELECT sha256((u.id::text || p)::bytea), p, u.id, u.email, now() + interval '1 hour'
 		FROM auth_users u, unnest(ARRAY['verify_email', 'reset_password', 'change_email']) p`)
 	require.NoError(t, err)
+	// A session for each user, each rotated ten times.
+	_, err = db.ExecContext(ctx, `INSERT INTO auth_sessions (id, user_id, tenant_id, refresh_hash, idle_expires_at, expires_at)
+		SELECT gen_random_uuid(), u.id, u.tenant_id, sha256(u.id::text::bytea), now() + interval '1 day', now() + interval '30 days'
+		FROM auth_users u`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO auth_session_hashes (hash, session_id)
+		SELECT sha256((s.id::text || g)::bytea), s.id FROM auth_sessions s, generate_series(1, 10) g`)
+	require.NoError(t, err)
 	// 40000 audit events over 20 tenants, one a minute; 1000 users, each in
 	// one tenant; an administrator's action every 100th; eight types.
 	_, err = db.ExecContext(ctx, `INSERT INTO auth_audit_events (id, type, time, tenant_id, user_id, actor_id)
@@ -88,15 +96,16 @@ func TestPostgresQueryPlans(t *testing.T) {
 	for q, index := range map[string]string{
 		"SELECT * FROM auth_users WHERE email = 'a@b.c'": "auth_users_email_key",
 		"SELECT * FROM auth_users WHERE tenant_id = '00000000-0000-0000-0000-000000000101' AND id > '00000000-0000-0000-0000-000000000000' ORDER BY id LIMIT 21": "auth_users_tenant_id_idx",
-		"SELECT * FROM auth_sessions WHERE refresh_hash = " + h + " OR previous_hash = " + h:                                                                     "auth_sessions_previous_hash_idx",
-		"SELECT * FROM auth_sessions WHERE user_id = '00000000-0000-0000-0000-000000000101' ORDER BY created_at DESC":                                            "auth_sessions_user_id_idx",
-		"DELETE FROM auth_sessions WHERE idle_expires_at <= now() OR expires_at <= now()":                                                                        "auth_sessions_idle_expires_at_idx",
-		"DELETE FROM auth_revocations WHERE expires_at <= now()":                                                                                                 "auth_revocations_expires_at_idx",
-		"SELECT kind, revoked_at FROM auth_revocations WHERE ((kind = 1 AND id = 'a') OR (kind = 2 AND id = 'b') OR (kind = 3 AND id = 'c'))":                    "auth_revocations_pkey",
-		"DELETE FROM auth_action_tokens WHERE hash = " + h + " AND purpose = 'verify_email' AND expires_at > now() RETURNING *":                                  "auth_action_tokens_pkey",
-		"DELETE FROM auth_action_tokens WHERE user_id = '00000000-0000-0000-0000-000000000101' AND purpose = 'verify_email'":                                     "auth_action_tokens_user_id_idx",
-		"DELETE FROM auth_action_tokens WHERE expires_at <= now()":                                                                                               "auth_action_tokens_expires_at_idx",
-		"DELETE FROM auth_audit_events WHERE id < '01a00000-0000-7000-8000-000000000000'":                                                                        "auth_audit_events_pkey",
+		"SELECT * FROM auth_sessions WHERE refresh_hash = " + h:                                                                               "auth_sessions_refresh_hash_key",
+		"SELECT s.* FROM auth_session_hashes h JOIN auth_sessions s ON s.id = h.session_id WHERE h.hash = " + h:                               "auth_session_hashes_pkey",
+		"SELECT * FROM auth_sessions WHERE user_id = '00000000-0000-0000-0000-000000000101' ORDER BY created_at DESC":                         "auth_sessions_user_id_idx",
+		"DELETE FROM auth_sessions WHERE idle_expires_at <= now() OR expires_at <= now()":                                                     "auth_sessions_idle_expires_at_idx",
+		"DELETE FROM auth_revocations WHERE expires_at <= now()":                                                                              "auth_revocations_expires_at_idx",
+		"SELECT kind, revoked_at FROM auth_revocations WHERE ((kind = 1 AND id = 'a') OR (kind = 2 AND id = 'b') OR (kind = 3 AND id = 'c'))": "auth_revocations_pkey",
+		"DELETE FROM auth_action_tokens WHERE hash = " + h + " AND purpose = 'verify_email' AND expires_at > now() RETURNING *":               "auth_action_tokens_pkey",
+		"DELETE FROM auth_action_tokens WHERE user_id = '00000000-0000-0000-0000-000000000101' AND purpose = 'verify_email'":                  "auth_action_tokens_user_id_idx",
+		"DELETE FROM auth_action_tokens WHERE expires_at <= now()":                                                                            "auth_action_tokens_expires_at_idx",
+		"DELETE FROM auth_audit_events WHERE id < '01a00000-0000-7000-8000-000000000000'":                                                     "auth_audit_events_pkey",
 	} {
 		rows, err := conn.QueryContext(ctx, "EXPLAIN "+q)
 		require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/uptrace/bun"
 )
 
 const sessionCols = "id, user_id, tenant_id, refresh_hash, previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, revoked_at, user_agent, ip"
@@ -54,15 +55,18 @@ func (s *Store) CreateSession(ctx context.Context, ss *auth.Session) error {
 }
 
 // SessionByRefreshHash implements auth.SessionStore: it returns the session
-// whose current or previous refresh hash equals hash, revoked or expired
-// or not (preferring a current match), or auth.ErrSessionNotFound.
+// whose current refresh hash, or any hash it has replaced
+// (auth_session_hashes), equals hash, revoked or expired or not, or
+// auth.ErrSessionNotFound. One query, two primary-key look-ups.
 func (s *Store) SessionByRefreshHash(ctx context.Context, hash []byte) (*auth.Session, error) {
 	if len(hash) == 0 {
 		return nil, auth.ErrSessionNotFound
 	}
 	ss, err := scanSession(s.db.QueryRowContext(ctx,
-		"SELECT "+sessionCols+" FROM auth_sessions WHERE refresh_hash = ? OR previous_hash = ? ORDER BY refresh_hash = ? DESC LIMIT 1",
-		hash, hash, hash))
+		"SELECT "+sessionCols+" FROM auth_sessions WHERE refresh_hash = ?"+
+			" UNION ALL SELECT "+prefixed("s.", sessionCols)+" FROM auth_session_hashes h JOIN auth_sessions s ON s.id = h.session_id WHERE h.hash = ?"+
+			" LIMIT 1",
+		hash, hash))
 	if err == nil {
 		return ss, nil
 	}
@@ -73,13 +77,23 @@ func (s *Store) SessionByRefreshHash(ctx context.Context, hash []byte) (*auth.Se
 	return nil, s.failClass(ctx, "SessionByRefreshHash", err, cls)
 }
 
+// prefixed qualifies each column of a comma-separated list.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
 // RotateSession implements auth.SessionStore with one conditional UPDATE:
 // the refresh hash of session id becomes r.To if, and only if, it still
 // equals r.From and the session is not revoked; the old hash becomes the
-// previous one. Of concurrent calls with the same From exactly one
-// succeeds. It returns the updated session; auth.ErrConflict if the hash
-// moved on or the session is revoked; auth.ErrSessionNotFound if there is
-// no such session.
+// previous one and is added to auth_session_hashes in the same atomic
+// step (one statement on PostgreSQL, one transaction on SQLite). Of
+// concurrent calls with the same From exactly one succeeds. It returns the
+// updated session; auth.ErrConflict if the hash moved on or the session is
+// revoked; auth.ErrSessionNotFound if there is no such session.
 func (s *Store) RotateSession(ctx context.Context, id string, r auth.Rotation) (*auth.Session, error) {
 	if !auth.ValidID(id) {
 		return nil, auth.ErrSessionNotFound
@@ -88,10 +102,25 @@ func (s *Store) RotateSession(ctx context.Context, id string, r auth.Rotation) (
 		return nil, auth.ErrInvalidInput
 	}
 	at := s.at(r.At)
-	ss, err := scanSession(s.db.QueryRowContext(ctx,
-		"UPDATE auth_sessions SET previous_hash = refresh_hash, refresh_hash = ?, rotated_at = ?, last_used_at = ?, idle_expires_at = ?"+
-			" WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL RETURNING "+sessionCols,
-		r.To, at, at, s.at(r.IdleExpiresAt), id, r.From))
+	const update = "UPDATE auth_sessions SET previous_hash = refresh_hash, refresh_hash = ?, rotated_at = ?, last_used_at = ?, idle_expires_at = ?" +
+		" WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL RETURNING " + sessionCols
+	args := []any{r.To, at, at, s.at(r.IdleExpiresAt), id, r.From}
+	var ss *auth.Session
+	var err error
+	if s.sqlite {
+		err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if ss, err = scanSession(tx.QueryRowContext(ctx, update, args...)); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, "INSERT INTO auth_session_hashes (hash, session_id) VALUES (?, ?)", r.From, id)
+			return err
+		})
+	} else {
+		ss, err = scanSession(s.db.QueryRowContext(ctx,
+			"WITH upd AS ("+update+"), retired AS (INSERT INTO auth_session_hashes (hash, session_id) SELECT ?, id FROM upd)"+
+				" SELECT "+sessionCols+" FROM upd",
+			append(args, r.From)...))
+	}
 	if err == nil {
 		return ss, nil
 	}

@@ -3,6 +3,7 @@ package bunstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/maestro-ml/auth"
@@ -113,7 +114,8 @@ func (s *Store) oneUser(ctx context.Context, op, query string, args ...any) (*au
 // UpdateUser implements auth.UserStore: it applies upd to the user id in
 // one statement and returns the updated user. A non-empty tenantID scopes
 // the update. Errors: auth.ErrUserNotFound (also for a user of another
-// tenant), auth.ErrEmailTaken if the new email is in use,
+// tenant), auth.ErrEmailTaken if the new email is in use, auth.ErrConflict
+// if upd.IfPasswordHash does not match the stored hash (nothing changes),
 // auth.ErrInvalidInput for a value the schema refuses, and errors wrapping
 // auth.ErrUnavailable or context.Canceled.
 func (s *Store) UpdateUser(ctx context.Context, tenantID, id string, upd auth.UserUpdate) (*auth.User, error) {
@@ -173,18 +175,39 @@ func (s *Store) UpdateUser(ctx context.Context, tenantID, id string, upd auth.Us
 		where += " AND tenant_id = ?"
 		args = append(args, tenantID)
 	}
+	if upd.IfPasswordHash != nil {
+		where += " AND password_hash = ?"
+		args = append(args, *upd.IfPasswordHash)
+	}
 	u, err := scanUser(s.db.QueryRowContext(ctx, "UPDATE auth_users SET "+set.String()+where+" RETURNING "+userCols, args...))
 	if err == nil {
 		return u, nil
 	}
 	switch cls, _ := classify(ctx, err); cls {
 	case classNoRows:
+		if upd.IfPasswordHash != nil {
+			// No row: either no such user, or the condition failed.
+			if _, err := s.userInScope(ctx, tenantID, id); err == nil {
+				return nil, auth.ErrConflict
+			} else if !errors.Is(err, auth.ErrUserNotFound) {
+				return nil, err
+			}
+		}
 		return nil, auth.ErrUserNotFound
 	case classUnique:
 		return nil, auth.ErrEmailTaken
 	default:
 		return nil, s.failClass(ctx, "UpdateUser", err, cls)
 	}
+}
+
+// userInScope returns the user id, of tenantID unless it is empty.
+func (s *Store) userInScope(ctx context.Context, tenantID, id string) (*auth.User, error) {
+	u, err := s.User(ctx, id)
+	if err == nil && tenantID != "" && u.TenantID != tenantID {
+		return nil, auth.ErrUserNotFound
+	}
+	return u, err
 }
 
 // ListUsers implements auth.UserStore: it returns up to q.Limit (zero or

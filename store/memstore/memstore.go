@@ -50,7 +50,8 @@ type Store struct {
 	tenants  map[string]*auth.Tenant
 	slugs    map[string]string // slug -> ID
 	sessions map[string]*auth.Session
-	byHash   map[string]string            // current or previous refresh hash -> session ID
+	byHash   map[string]string            // every refresh hash a session has had -> session ID
+	hashes   map[string][]string          // session ID -> its refresh hashes, for sweeping
 	actions  map[string]*auth.ActionToken // by hash
 
 	rmu     sync.RWMutex
@@ -81,7 +82,7 @@ func New(opts ...Option) *Store {
 	s := &Store{
 		users: map[string]*auth.User{}, byEmail: map[string]string{},
 		tenants: map[string]*auth.Tenant{}, slugs: map[string]string{},
-		sessions: map[string]*auth.Session{}, byHash: map[string]string{},
+		sessions: map[string]*auth.Session{}, byHash: map[string]string{}, hashes: map[string][]string{},
 		actions:    map[string]*auth.ActionToken{},
 		revoked:    map[revKey]auth.Revocation{},
 		sweepEvery: time.Minute,
@@ -162,11 +163,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 }
 
 func (s *Store) dropSession(ss *auth.Session) {
-	for _, h := range [][]byte{ss.RefreshHash, ss.PreviousHash} {
-		if len(h) > 0 && s.byHash[string(h)] == ss.ID {
-			delete(s.byHash, string(h))
-		}
+	for _, h := range s.hashes[ss.ID] {
+		delete(s.byHash, h)
 	}
+	delete(s.hashes, ss.ID)
 }
 
 func cloneUser(u *auth.User) *auth.User {
@@ -245,6 +245,9 @@ func (s *Store) UpdateUser(ctx context.Context, tenantID, id string, upd auth.Us
 	u, ok := s.users[id]
 	if !ok || (tenantID != "" && u.TenantID != tenantID) {
 		return nil, auth.ErrUserNotFound
+	}
+	if upd.IfPasswordHash != nil && *upd.IfPasswordHash != u.PasswordHash {
+		return nil, auth.ErrConflict
 	}
 	if upd.Email != nil && *upd.Email != u.Email {
 		if _, taken := s.byEmail[*upd.Email]; taken {
@@ -379,6 +382,7 @@ func (s *Store) CreateSession(ctx context.Context, ss *auth.Session) error {
 	}
 	s.sessions[ss.ID] = cloneSession(ss)
 	s.byHash[string(ss.RefreshHash)] = ss.ID
+	s.hashes[ss.ID] = []string{string(ss.RefreshHash)}
 	return nil
 }
 
@@ -410,12 +414,15 @@ func (s *Store) RotateSession(ctx context.Context, id string, r auth.Rotation) (
 	if !ss.RevokedAt.IsZero() || !bytes.Equal(ss.RefreshHash, r.From) {
 		return nil, auth.ErrConflict
 	}
-	if len(ss.PreviousHash) > 0 {
-		delete(s.byHash, string(ss.PreviousHash))
+	if _, taken := s.byHash[string(r.To)]; taken {
+		return nil, auth.ErrConflict
 	}
+	// Replaced hashes stay indexed until the session is swept, so that
+	// reuse of any of them is recognised.
 	ss.PreviousHash, ss.RefreshHash = ss.RefreshHash, bytes.Clone(r.To)
 	ss.RotatedAt, ss.LastUsedAt, ss.IdleExpiresAt = r.At, r.At, r.IdleExpiresAt
 	s.byHash[string(ss.RefreshHash)] = ss.ID
+	s.hashes[ss.ID] = append(s.hashes[ss.ID], string(ss.RefreshHash))
 	return cloneSession(ss), nil
 }
 

@@ -122,7 +122,8 @@ func TestQueryPlans(t *testing.T) {
 	for q, index := range map[string]string{
 		"SELECT * FROM auth_users WHERE email = 'a@b.c'":                                                                                      "auth_users_email_key",
 		"SELECT * FROM auth_users WHERE tenant_id = 'x' AND id > 'y' ORDER BY id LIMIT 3":                                                     "auth_users_tenant_id_idx",
-		"SELECT * FROM auth_sessions WHERE refresh_hash = X'00' OR previous_hash = X'00'":                                                     "auth_sessions_previous_hash_idx",
+		"SELECT * FROM auth_sessions WHERE refresh_hash = X'00'":                                                                              "auth_sessions_refresh_hash_key",
+		"SELECT s.* FROM auth_session_hashes h JOIN auth_sessions s ON s.id = h.session_id WHERE h.hash = X'00'":                              "USING PRIMARY KEY",
 		"SELECT * FROM auth_sessions WHERE user_id = 'x' ORDER BY created_at DESC":                                                            "auth_sessions_user_id_idx",
 		"SELECT id FROM auth_sessions WHERE idle_expires_at <= 1 OR expires_at <= 1 LIMIT 10":                                                 "auth_sessions_expires_at_idx",
 		"SELECT kind, id FROM auth_revocations WHERE expires_at <= 1 LIMIT 10":                                                                "auth_revocations_expires_at_idx",

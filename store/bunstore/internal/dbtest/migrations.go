@@ -15,9 +15,9 @@ import (
 
 // migrations is how many migrations package migrate has, and tables the
 // tables they create.
-const migrations = 5
+const migrations = 6
 
-var tables = []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations", "auth_action_tokens", "auth_audit_events"}
+var tables = []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations", "auth_action_tokens", "auth_audit_events", "auth_session_hashes"}
 
 // Migrations checks package migrate on the databases fresh creates, each
 // empty: up, down one step, down all and up again, Status, Up twice, Up
@@ -91,9 +91,9 @@ func Migrations(t *testing.T, fresh func(t testing.TB) Opener) {
 		require.Len(t, evs, 1)
 
 		require.NoError(t, migrate.Down(ctx, db, quiet))
-		require.Equal(t, []string{st[0].Version, st[1].Version, st[2].Version, st[3].Version}, applied(t, db), "one step down")
-		require.False(t, hasTable(t, db, "auth_audit_events"))
-		require.True(t, hasTable(t, db, "auth_action_tokens"))
+		require.Equal(t, []string{st[0].Version, st[1].Version, st[2].Version, st[3].Version, st[4].Version}, applied(t, db), "one step down")
+		require.False(t, hasTable(t, db, "auth_session_hashes"))
+		require.True(t, hasTable(t, db, "auth_audit_events"))
 
 		require.NoError(t, migrate.DownAll(ctx, db, quiet))
 		require.Empty(t, applied(t, db))
