@@ -61,7 +61,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	}
 	cleanup = append(cleanup, tel.Shutdown)
 
-	st, err := openStores(ctx, cfg, log)
+	st, err := openStores(ctx, cfg, log, tel)
 	if err != nil {
 		return err
 	}

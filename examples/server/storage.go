@@ -20,6 +20,7 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/pgdriver"
+	"github.com/uptrace/bun/extra/bunotel"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
 
@@ -95,10 +96,17 @@ func openSQL(ctx context.Context, cfg *config, log *slog.Logger, opts ...bunstor
 
 // openStores opens and migrates the database, and connects to Redis if
 // configured.
-func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, error) {
+func openStores(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) (*stores, error) {
 	db, st, err := openSQL(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if tel.tracer != nil {
+		// bun's own instrumentation: a span and duration metrics per query.
+		// Queries are recorded as templates, never with their arguments
+		// (which include password and refresh-token hashes).
+		db.AddQueryHook(bunotel.NewQueryHook(bunotel.WithDBName("auth"), bunotel.WithFormattedQueries(false),
+			bunotel.WithTracerProvider(tel.tracer), bunotel.WithMeterProvider(tel.meter)))
 	}
 	s := &stores{db: db, sql: st}
 	if cfg.RedisURL == "" && len(cfg.RedisAddrs) == 0 {
@@ -108,8 +116,12 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 		s.Close()
 		return nil, err
 	}
-	if s.redisStore, err = redisstore.New(s.redis, redisstore.WithPrefix(cfg.RedisPrefix),
-		redisstore.WithTimeout(cfg.RedisTimeout), redisstore.WithLogger(log)); err != nil {
+	redisOpts := []redisstore.Option{}
+	if tel.meter != nil {
+		redisOpts = append(redisOpts, redisstore.WithMeterProvider(tel.meter)) // revocation-cache hit ratio
+	}
+	if s.redisStore, err = redisstore.New(s.redis, append(redisOpts, redisstore.WithPrefix(cfg.RedisPrefix),
+		redisstore.WithTimeout(cfg.RedisTimeout), redisstore.WithLogger(log))...); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("REDIS_PREFIX: %w", err)
 	}
