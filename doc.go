@@ -15,8 +15,23 @@
 //	pair, err = a.Refresh(ctx, auth.RefreshRequest{RefreshToken: pair.RefreshToken})
 //	err = a.Logout(ctx, claims)
 //
-// Package middleware turns an Authenticator into net/http middleware and
-// handlers; package migrate creates the SQL schema.
+// Stores: store/memstore (in memory), store/bunstore (PostgreSQL, SQLite;
+// with package migrate for the schema) and store/redisstore (revocations
+// and rate limits on Redis, read from rueidis' client-side cache). Package
+// middleware turns an Authenticator into net/http middleware and handlers;
+// package notify delivers e-mail. Package authtest holds the acceptance
+// suites every store implementation must pass.
+//
+// # Beyond login
+//
+// With Config.Tokens and Config.Notifier: e-mail verification
+// (RequestVerification, VerifyEmail), password reset (RequestPasswordReset,
+// ResetPassword), ChangePassword and e-mail change (RequestEmailChange,
+// ConfirmEmailChange). Administrators, always within one tenant: ListUsers,
+// User, CreateUser, UpdateUser (role, active, verified), UnlockUser,
+// AuditEvents. Every security-relevant action is an Event for
+// Config.Events (slog by default); OpenTelemetry spans and metrics go to
+// Config.TracerProvider and Config.MeterProvider.
 //
 // # Security model
 //
@@ -51,7 +66,11 @@
 // accepted, a 1 KiB cap checked before hashing, NFKC normalisation, no
 // composition rules, and a blocklist of about 49,000 common passwords.
 // Login answers an unknown email and a wrong password identically and
-// spends the same hashing work on both.
+// spends the same hashing work on both. Login, registration, refresh and
+// reset are rate limited per client (IPv6 per /64) and per account, with
+// one atomic step per attempt (Config.Limiter, Config.Limits); the
+// per-account limit is the lockout, checked before the password so a
+// locked account answers the same whatever the password.
 //
 // Secrets (passwords, tokens, hashes) never appear in errors or logs; the
 // logger receives user, session and token IDs only.
@@ -63,8 +82,9 @@
 // ErrEmailTaken, ErrInvalidEmail, password policy errors (all matching
 // ErrPasswordPolicy), ErrInvalidToken (with ErrTokenExpired, ErrTokenRevoked
 // and ErrRefreshReused matching it too), ErrUserNotFound, ErrTenantNotFound,
-// ErrSessionNotFound, ErrInvalidRole, ErrInvalidInput, and ErrUnavailable
-// for stores that cannot be reached (ErrBusy when hashing capacity is
-// exhausted). Stores translate their driver errors into these; no SQL or
+// ErrSessionNotFound, ErrInvalidRole, ErrInvalidInput, ErrRateLimited (a
+// *RateLimitError with the retry delay), ErrNotConfigured, and
+// ErrUnavailable for stores that cannot be reached (ErrBusy when hashing
+// capacity is exhausted). Stores translate their driver errors into these; no SQL or
 // Redis error text crosses the API.
 package auth
