@@ -231,6 +231,13 @@ func (w *world) exercise() state {
 	st.adminAccess, st.adminRefresh = adminAccess, pair["refresh_token"].(string)
 	require.Equal(t, "admin", pair["user"].(map[string]any)["role"])
 
+	// Optional authentication: anonymous, or the caller; a bad token is refused.
+	require.Equal(t, "anonymous", anon.expect(200, "GET", "/api/v1/hello", "", nil)["hello"])
+	hi := admin.expect(200, "GET", "/api/v1/hello", adminAccess, nil)
+	require.Equal(t, "admin", hi["role"])
+	require.NotEqual(t, "anonymous", hi["hello"])
+	anon.expectProblem(401, "invalid_token", "GET", "/api/v1/hello", "not.a.token", nil)
+
 	// Register, verify by e-mail (REQUIRE_VERIFIED_EMAIL is on), log in.
 	const viewerEmail, viewerPassword = "viewer@example.com", "viewer password 1234"
 	viewer := newClient(t, w.base, "198.51.100.20")

@@ -170,6 +170,9 @@ func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger
 	middleware.Mount(mux, a, opts...) // /api/v1/auth/... and /.well-known/jwks.json
 	p := &projects{db: st.db}
 	p.routes(mux, a, middleware.Authenticate(a, opts...))
+	// A demo of optional authentication, and the load test's target: the
+	// same handler answers with and without a token.
+	mux.Handle("GET /api/v1/hello", middleware.OptionalAuthenticate(a, opts...)(http.HandlerFunc(hello)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -177,6 +180,16 @@ func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger
 		ready(w, r, st, log, draining)
 	})
 	return logRequests(log, ips)(mux)
+}
+
+// hello greets the caller: by user ID and role with a valid token,
+// anonymously without one (a bad token is 401, as everywhere).
+func hello(w http.ResponseWriter, r *http.Request) {
+	body := map[string]string{"hello": "anonymous"}
+	if c, ok := middleware.ClaimsFrom(r); ok {
+		body = map[string]string{"hello": c.UserID, "role": string(c.Role)}
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // ready answers /readyz: 200 when the database (and Redis, if configured)
