@@ -77,7 +77,7 @@ func createAdmin(ctx context.Context, cfg *config, email, tenant, name string, g
 	if err != nil {
 		return err
 	}
-	db, st, err := openSQL(ctx, cfg, log, bunstore.WithSweepInterval(0))
+	db, st, err := openSQL(ctx, cfg, log, nil, bunstore.WithSweepInterval(0))
 	if err != nil {
 		return err
 	}

@@ -77,10 +77,17 @@ type stores struct {
 }
 
 // openSQL opens and migrates the database and returns it with its store.
-func openSQL(ctx context.Context, cfg *config, log *slog.Logger, opts ...bunstore.Option) (*bun.DB, *bunstore.Store, error) {
+func openSQL(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry, opts ...bunstore.Option) (*bun.DB, *bunstore.Store, error) {
 	db, err := openDB(cfg)
 	if err != nil {
 		return nil, nil, err
+	}
+	if tel != nil && tel.tracer != nil {
+		// bun's own instrumentation: a span and duration metrics per query.
+		// Queries are recorded as templates, never with their arguments
+		// (which include password and refresh-token hashes).
+		db = db.WithQueryHook(bunotel.NewQueryHook(bunotel.WithDBName("auth"), bunotel.WithFormattedQueries(false),
+			bunotel.WithTracerProvider(tel.tracer), bunotel.WithMeterProvider(tel.meter)))
 	}
 	if err := migrateUp(ctx, db, log); err != nil {
 		db.Close()
@@ -97,16 +104,9 @@ func openSQL(ctx context.Context, cfg *config, log *slog.Logger, opts ...bunstor
 // openStores opens and migrates the database, and connects to Redis if
 // configured.
 func openStores(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) (*stores, error) {
-	db, st, err := openSQL(ctx, cfg, log)
+	db, st, err := openSQL(ctx, cfg, log, tel)
 	if err != nil {
 		return nil, err
-	}
-	if tel.tracer != nil {
-		// bun's own instrumentation: a span and duration metrics per query.
-		// Queries are recorded as templates, never with their arguments
-		// (which include password and refresh-token hashes).
-		db.AddQueryHook(bunotel.NewQueryHook(bunotel.WithDBName("auth"), bunotel.WithFormattedQueries(false),
-			bunotel.WithTracerProvider(tel.tracer), bunotel.WithMeterProvider(tel.meter)))
 	}
 	s := &stores{db: db, sql: st}
 	if cfg.RedisURL == "" && len(cfg.RedisAddrs) == 0 {
