@@ -1,20 +1,24 @@
 package auth
 
 import (
-	"crypto/sha256"
+	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
 
 // tokenCache remembers access tokens whose signature and claims were
-// verified, keyed by the SHA-256 of the exact token string, so a repeat
-// token skips the signature check (Envoy's jwt_authn keeps the same kind
-// of cache). An entry is only valid with the key set it was verified
-// against, and exp is checked on every hit; revocation is never cached
-// here. Memory is bounded by the entry count: each shard evicts its oldest
-// insertion when full.
+// verified, keyed by the exact token string, so a repeat token skips the
+// signature check (Envoy's jwt_authn keeps the same kind of cache). Whole
+// strings cannot collide, and only correctly signed tokens ever become
+// keys. An entry is only valid with the key set it was verified against,
+// and exp is checked on every hit; revocation is never cached here.
+// Memory is bounded by the entry count (each token at most MaxTokenBytes):
+// each shard evicts its oldest insertion when full. Shards are chosen with
+// a per-process random seed.
 type tokenCache struct {
+	seed   maphash.Seed
 	shards [tokenCacheShards]tokenCacheShard
 }
 
@@ -22,8 +26,8 @@ const tokenCacheShards = 16
 
 type tokenCacheShard struct {
 	mu      sync.RWMutex
-	entries map[[32]byte]*tokenCacheEntry
-	order   [][32]byte // insertion ring
+	entries map[string]*tokenCacheEntry
+	order   []string // insertion ring
 	next    int
 }
 
@@ -37,25 +41,24 @@ func newTokenCache(size int) *tokenCache {
 		return nil
 	}
 	per := max(1, size/tokenCacheShards)
-	c := &tokenCache{}
+	c := &tokenCache{seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].entries = make(map[[32]byte]*tokenCacheEntry, per)
-		c.shards[i].order = make([][32]byte, per)
+		c.shards[i].entries = make(map[string]*tokenCacheEntry, per)
+		c.shards[i].order = make([]string, per)
 	}
 	return c
 }
 
-func (c *tokenCache) shard(k *[32]byte) *tokenCacheShard {
-	return &c.shards[k[0]%tokenCacheShards]
+func (c *tokenCache) shard(token string) *tokenCacheShard {
+	return &c.shards[maphash.String(c.seed, token)%tokenCacheShards]
 }
 
 // get returns a copy of the cached claims for token if they were verified
 // with ks and have not expired at now (with skew).
 func (c *tokenCache) get(ks *KeySet, token string, now time.Time, skew time.Duration) (*Claims, bool) {
-	k := sha256.Sum256([]byte(token))
-	s := c.shard(&k)
+	s := c.shard(token)
 	s.mu.RLock()
-	e, ok := s.entries[k]
+	e, ok := s.entries[token]
 	s.mu.RUnlock()
 	if !ok || e.ks != ks || !now.Before(e.claims.ExpiresAt.Add(skew)) {
 		return nil, false
@@ -66,8 +69,8 @@ func (c *tokenCache) get(ks *KeySet, token string, now time.Time, skew time.Dura
 }
 
 func (c *tokenCache) put(ks *KeySet, token string, cl *Claims) {
-	k := sha256.Sum256([]byte(token))
-	s := c.shard(&k)
+	k := strings.Clone(token) // the key must not pin the caller's buffer
+	s := c.shard(k)
 	e := &tokenCacheEntry{ks: ks, claims: *cl}
 	e.claims.Audience = slices.Clone(cl.Audience)
 	s.mu.Lock()
