@@ -290,17 +290,7 @@ func (s *Store) Tenant(ctx context.Context, id string) (*auth.Tenant, error) {
 	if !auth.ValidID(id) {
 		return nil, auth.ErrTenantNotFound
 	}
-	t := new(auth.Tenant)
-	err := s.db.QueryRowContext(ctx, "SELECT "+tenantCols+" FROM auth_tenants WHERE id = ?", id).
-		Scan(&t.ID, &t.Name, &t.Slug, &t.Active, timeDest{&t.CreatedAt}, timeDest{&t.UpdatedAt})
-	if err == nil {
-		return t, nil
-	}
-	cls, _ := classify(ctx, err)
-	if cls == classNoRows {
-		return nil, auth.ErrTenantNotFound
-	}
-	return nil, s.failClass(ctx, "Tenant", err, cls)
+	return s.tenantBy(ctx, "Tenant", "id", id)
 }
 
 // TenantBySlug implements auth.TenantStore: it returns the tenant with the
@@ -310,8 +300,13 @@ func (s *Store) TenantBySlug(ctx context.Context, slug string) (*auth.Tenant, er
 	if slug == "" || len(slug) > 63 || hasNUL(slug) {
 		return nil, auth.ErrTenantNotFound
 	}
+	return s.tenantBy(ctx, "TenantBySlug", "slug", slug)
+}
+
+// tenantBy reads the tenant whose column col (a constant) equals v.
+func (s *Store) tenantBy(ctx context.Context, op, col, v string) (*auth.Tenant, error) {
 	t := new(auth.Tenant)
-	err := s.db.QueryRowContext(ctx, "SELECT "+tenantCols+" FROM auth_tenants WHERE slug = ?", slug).
+	err := s.db.QueryRowContext(ctx, "SELECT "+tenantCols+" FROM auth_tenants WHERE "+col+" = ?", v).
 		Scan(&t.ID, &t.Name, &t.Slug, &t.Active, timeDest{&t.CreatedAt}, timeDest{&t.UpdatedAt})
 	if err == nil {
 		return t, nil
@@ -320,7 +315,7 @@ func (s *Store) TenantBySlug(ctx context.Context, slug string) (*auth.Tenant, er
 	if cls == classNoRows {
 		return nil, auth.ErrTenantNotFound
 	}
-	return nil, s.failClass(ctx, "TenantBySlug", err, cls)
+	return nil, s.failClass(ctx, op, err, cls)
 }
 
 // SetTenantActive activates or deactivates a tenant; the users of an
