@@ -263,6 +263,9 @@ func New(cfg Config) (*Authenticator, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
 	if a.events == nil {
 		a.events = SlogSink{Logger: a.log}
 	}
@@ -273,9 +276,6 @@ func New(cfg Config) (*Authenticator, error) {
 	a.tel = tel
 	if a.limiter == nil {
 		a.limiter = localLimiter{ratelimit.New(1<<20, a.now)}
-	}
-	if a.log == nil {
-		a.log = slog.Default()
 	}
 	return a, nil
 }

@@ -1,7 +1,9 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -239,4 +241,25 @@ func TestAuditEvents(t *testing.T) {
 	plain := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil, auth.Config{})
 	_, _, err = plain.AuditEvents(ctx, auth.EventQuery{TenantID: u.TenantID})
 	require.ErrorIs(t, err, auth.ErrNotConfigured)
+}
+
+// TestDefaultEventSink: with neither Config.Logger nor Config.Events set,
+// events go to slog.Default() (this test swaps it for a buffer).
+func TestDefaultEventSink(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	key, err := auth.GenerateKey(auth.EdDSA)
+	require.NoError(t, err)
+	keys, err := auth.NewKeySet(key)
+	require.NoError(t, err)
+	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st})
+	require.NoError(t, err)
+	_, err = a.Register(context.Background(), auth.RegisterRequest{Email: "default@example.com", Password: pw})
+	require.NoError(t, err)
+	require.Contains(t, buf.String(), "event=user.registered")
+	require.NotContains(t, buf.String(), "panicked")
 }
