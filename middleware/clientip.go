@@ -23,6 +23,10 @@ const (
 // maxForwardedHops bounds how many entries of the header are examined.
 const maxForwardedHops = 64
 
+// maxForwardedBytes bounds the forwarding header lines read, checked
+// before any parsing.
+const maxForwardedBytes = maxForwardedHops * 64
+
 // IPResolver finds the address of the client of a request behind zero or
 // more reverse proxies. The zero value trusts no proxy and returns the
 // connection's address. It is safe for concurrent use if not modified.
@@ -81,12 +85,26 @@ func (p IPResolver) ClientIP(r *http.Request) netip.Addr {
 	if !peer.IsValid() || !p.trusted(peer) {
 		return peer
 	}
+	name := "X-Forwarded-For"
+	if p.Header == Forwarded {
+		name = "Forwarded"
+	}
+	lines := r.Header.Values(name)
+	size := 0
+	for _, l := range lines {
+		size += len(l)
+	}
+	if size > maxForwardedBytes {
+		// More than maxForwardedHops entries could ever fill: only a client
+		// padding the header sends that. Do not spend work on it, and trust
+		// nobody beyond the proxy that passed it on.
+		return peer
+	}
 	var hops []string
-	switch p.Header {
-	case Forwarded:
-		hops = forwardedFor(r.Header.Values("Forwarded"))
-	default:
-		for _, v := range r.Header.Values("X-Forwarded-For") {
+	if p.Header == Forwarded {
+		hops = forwardedFor(lines)
+	} else {
+		for _, v := range lines {
 			hops = append(hops, strings.Split(v, ",")...)
 		}
 	}
@@ -140,9 +158,19 @@ func parseNode(s string) netip.Addr {
 func forwardedFor(lines []string) []string {
 	var out []string
 	for _, line := range lines {
-		for _, elem := range splitQuoted(line, ',') {
+		elems, ok := splitQuoted(line, ',')
+		if !ok {
+			// An unterminated quoted-string would swallow whatever a proxy
+			// appended to the line (the client's own "for=..." would then
+			// read as the right-most entry): the line is one unparseable
+			// entry, which stops the walk at the last trusted address.
+			out = append(out, "")
+			continue
+		}
+		for _, elem := range elems {
 			node := ""
-			for _, pair := range splitQuoted(elem, ';') {
+			pairs, _ := splitQuoted(elem, ';')
+			for _, pair := range pairs {
 				name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
 				if ok && strings.EqualFold(strings.TrimSpace(name), "for") {
 					node = unquote(strings.TrimSpace(value))
@@ -154,9 +182,9 @@ func forwardedFor(lines []string) []string {
 	return out
 }
 
-// splitQuoted splits s at sep outside quoted strings.
-func splitQuoted(s string, sep byte) []string {
-	var parts []string
+// splitQuoted splits s at sep outside quoted strings; ok is false when a
+// quoted string or an escape is left open at the end.
+func splitQuoted(s string, sep byte) (parts []string, ok bool) {
 	quoted, escaped, start := false, false, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -172,7 +200,7 @@ func splitQuoted(s string, sep byte) []string {
 			start = i + 1
 		}
 	}
-	return append(parts, s[start:])
+	return append(parts, s[start:]), !quoted && !escaped
 }
 
 // unquote returns the content of an RFC 9110 quoted-string, or s itself

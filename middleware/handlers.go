@@ -466,12 +466,17 @@ func readJSON[T any](s *server, w http.ResponseWriter, r *http.Request, decode f
 // client describes the client of r for the Authenticator: its address as
 // the IPResolver finds it, and its User-Agent.
 func (s *server) client(r *http.Request) auth.ClientInfo {
-	ci := auth.ClientInfo{UserAgent: r.UserAgent()}
+	ci := auth.ClientInfo{UserAgent: r.UserAgent(), IP: unknownClient}
 	if ip := s.c.ips.ClientIP(r); ip.IsValid() {
 		ci.IP = ip.String()
 	}
 	return ci
 }
+
+// unknownClient stands for a client whose address cannot be known (a Unix
+// socket peer): such clients share one per-IP rate-limit bucket rather
+// than escape the per-IP limits (auth.LimitKeyIP).
+const unknownClient = "unknown"
 
 // checkCrossOrigin applies the cookie-mode CSRF check to r.
 func (s *server) checkCrossOrigin(r *http.Request) error {

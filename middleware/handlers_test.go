@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -681,6 +682,7 @@ func TestClientIPResolution(t *testing.T) {
 		{"zone dropped", xff, "[fe80::1%eth0]:443", nil, "fe80::1"},
 		{"unix socket", xff, "@", []string{"198.51.100.1"}, "invalid IP"},
 		{"X-Forwarded-For ignored in Forwarded mode", fwd, "10.0.0.1:1", nil, "10.0.0.1"},
+		{"header over the size bound", xff, "10.0.0.1:1234", []string{strings.Repeat("1.2.3.4, ", 600) + "198.51.100.1"}, "10.0.0.1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -705,6 +707,11 @@ func TestClientIPResolution(t *testing.T) {
 		{"element without for", []string{`for=198.51.100.1, proto=https`}, "10.0.0.1"},
 		{"quoted comma", []string{`for="198.51.100.1";x="a,b"`}, "198.51.100.1"},
 		{"several lines", []string{`for=1.1.1.1`, `for=198.51.100.2;proto=https`}, "198.51.100.2"},
+		// A proxy appending "for=<peer>" to the client's line must not end up
+		// inside the client's unterminated quoted string.
+		{"unterminated quote swallows the proxy's entry", []string{`for=6.6.6.6;x=", for=198.51.100.1`}, "10.0.0.1"},
+		{"unterminated escape", []string{`for=6.6.6.6;x="\`}, "10.0.0.1"},
+		{"header over the size bound", []string{strings.Repeat("for=1.2.3.4, ", 400) + "for=198.51.100.1"}, "10.0.0.1"},
 	}
 	for _, tc := range forwarded {
 		t.Run("Forwarded/"+tc.name, func(t *testing.T) {
@@ -808,4 +815,17 @@ func TestMountOnChi(t *testing.T) {
 	problem(t, serve("GET", prefix+"/me", pair.AccessToken, nil), 401, "invalid_token")
 	require.Equal(t, 200, serve("GET", middleware.DefaultJWKSPath, "", nil).Code)
 	require.Equal(t, 405, serve("PUT", prefix+"/me", "", nil).Code, "chi answers other methods")
+}
+
+// TestUnknownClientsShareALimit: a peer whose address cannot be known (a
+// Unix socket) is limited per IP like everyone else, in one shared bucket.
+func TestUnknownClientsShareALimit(t *testing.T) {
+	e := newEnvWith(t, envConfig{cfg: auth.Config{Limits: auth.Limits{RegisterPerIP: auth.Limit{Burst: 2, Period: time.Hour}}}})
+	codes := []int{}
+	for i := range 3 {
+		r := req("POST", "/api/v1/auth/register", map[string]any{"email": fmt.Sprintf("unix%d@example.com", i), "password": "correct horse battery staple"})
+		r.RemoteAddr = "@"
+		codes = append(codes, e.do(r).Code)
+	}
+	require.Equal(t, []int{201, 201, 429}, codes)
 }
