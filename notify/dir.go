@@ -40,6 +40,13 @@ func NewDir(path, from string, links map[auth.MessageKind]string) (*Dir, error) 
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("notify: Dir: %w", err)
 	}
+	// The files hold live tokens: refuse a directory others can write to
+	// (they could plant links) or read.
+	if fi, err := os.Lstat(path); err != nil {
+		return nil, fmt.Errorf("notify: Dir: %w", err)
+	} else if !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("notify: Dir: %s must be a directory accessible to its owner only (mode 0700)", path)
+	}
 	return &Dir{path: path, from: addr, links: links, render: DefaultRender}, nil
 }
 
@@ -61,5 +68,16 @@ func (d *Dir) Notify(_ context.Context, m auth.Message) error {
 	subject, body := d.render(m, link)
 	now := time.Now()
 	name := fmt.Sprintf("%s-%06d-%s.eml", now.UTC().Format("20060102T150405.000"), d.seq.Add(1), m.Kind)
-	return os.WriteFile(filepath.Join(d.path, name), buildMessage(d.from, to, subject, body, now), 0o600)
+	return createExclusive(filepath.Join(d.path, name), buildMessage(d.from, to, subject, body, now))
+}
+
+// createExclusive writes a new 0600 file. O_EXCL never follows or
+// overwrites an existing name, a planted symbolic link included.
+func createExclusive(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("notify: Dir: %w", err)
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
 }

@@ -36,11 +36,19 @@ import (
 	"github.com/maestro-ml/auth"
 )
 
-// ErrQueueFull is returned by Notify when the delivery queue is full.
-var ErrQueueFull = errors.New("notify: delivery queue is full")
+// ErrQueueFull is returned by Notify when the delivery queue is full. It
+// matches auth.ErrUnavailable, so HTTP answers 503 with Retry-After.
+var ErrQueueFull error = &unavailable{"notify: delivery queue is full"}
 
-// ErrClosed is returned by Notify after Close.
-var ErrClosed = errors.New("notify: closed")
+// ErrClosed is returned by Notify after Close. It matches
+// auth.ErrUnavailable.
+var ErrClosed error = &unavailable{"notify: closed"}
+
+// unavailable is a delivery refusal that is also an auth.ErrUnavailable.
+type unavailable struct{ msg string }
+
+func (e *unavailable) Error() string        { return e.msg }
+func (e *unavailable) Is(target error) bool { return target == auth.ErrUnavailable }
 
 // SMTPConfig configures an SMTP notifier.
 type SMTPConfig struct {
@@ -255,8 +263,10 @@ func buildMessage(from, to *mail.Address, subject, body string, now time.Time) [
 	b.WriteString("MIME-Version: 1.0\r\n")
 	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 	b.WriteString("Content-Transfer-Encoding: 8bit\r\n\r\n")
-	// net/smtp's DATA writer does the dot-stuffing.
-	for _, line := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
+	// net/smtp's DATA writer does the dot-stuffing, after CRLF only: a bare
+	// CR from a custom renderer could smuggle an end of data, so CRs go.
+	body = strings.ReplaceAll(body, "\r", "")
+	for _, line := range strings.Split(body, "\n") {
 		b.WriteString(line + "\r\n")
 	}
 	return []byte(b.String())

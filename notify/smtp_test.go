@@ -216,3 +216,24 @@ func TestDir(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), st.Mode().Perm())
 }
+
+func TestDirRefusesUnsafeDirectories(t *testing.T) {
+	open := t.TempDir() + "/open"
+	require.NoError(t, os.Mkdir(open, 0o700))
+	require.NoError(t, os.Chmod(open, 0o777))
+	_, err := NewDir(open, "no-reply@example.com", links())
+	require.Error(t, err, "a world-writable directory is refused")
+
+	// A symbolic link planted at a message's name is never followed.
+	dir := t.TempDir()
+	target := dir + "/stolen"
+	require.NoError(t, os.Symlink(target, dir+"/message.eml"))
+	require.Error(t, createExclusive(dir+"/message.eml", []byte("token")))
+	_, err = os.Stat(target)
+	require.True(t, os.IsNotExist(err), "nothing written through the link")
+}
+
+func TestQueueErrorsAreUnavailable(t *testing.T) {
+	require.ErrorIs(t, ErrQueueFull, auth.ErrUnavailable)
+	require.ErrorIs(t, ErrClosed, auth.ErrUnavailable)
+}
