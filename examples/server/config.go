@@ -28,6 +28,7 @@ type config struct {
 	RedisPassword   string        // REDIS_PASSWORD (environment only)
 	RedisPrefix     string        // REDIS_PREFIX
 	RedisTimeout    time.Duration // REDIS_TIMEOUT
+	RedisEviction   bool          // REDIS_ALLOW_EVICTION
 	KeyFile         string        // KEY_FILE
 	Issuer          string        // AUTH_ISSUER
 	Audience        string        // AUTH_AUDIENCE
@@ -102,6 +103,8 @@ func (c *config) settings() []setting {
 			usage: "prefix of every Redis key, to share a Redis between services or environments"},
 		{env: "REDIS_TIMEOUT", flag: "redis-timeout", def: "250ms", set: duration(&c.RedisTimeout, 10*time.Millisecond, 10*time.Second),
 			usage: "deadline of each Redis call; past it the request fails closed with 503"},
+		{env: "REDIS_ALLOW_EVICTION", flag: "redis-allow-eviction", isBool: true, def: "false", set: boolean(&c.RedisEviction),
+			usage: "INSECURE: start even if Redis' maxmemory-policy is not noeviction; an evicted revocation reads as not revoked"},
 		{env: "KEY_FILE", flag: "key-file", def: "./auth-keys.json", set: nonEmpty(&c.KeyFile),
 			usage: "JSON file of signing keys (private JWKs, mode 0600); created with a new Ed25519 key if missing"},
 		{env: "AUTH_ISSUER", flag: "issuer", def: "auth", set: nonEmpty(&c.Issuer), usage: `"iss" of access tokens`},

@@ -125,6 +125,13 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger, tel *telemet
 		s.Close()
 		return nil, fmt.Errorf("REDIS_PREFIX: %w", err)
 	}
+	if err := s.redisStore.Check(ctx); err != nil {
+		if !cfg.RedisEviction || errors.Is(err, auth.ErrUnavailable) {
+			s.Close()
+			return nil, fmt.Errorf("REDIS_URL: %w (REDIS_ALLOW_EVICTION=true starts anyway, insecurely)", err)
+		}
+		log.Error("starting although Redis may evict revocations (REDIS_ALLOW_EVICTION)", "error", err)
+	}
 	return s, nil
 }
 

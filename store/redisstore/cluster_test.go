@@ -25,6 +25,7 @@ func TestCluster(t *testing.T) {
 	s := newStore(t, client)
 	require.False(t, s.pinSlot, "a cluster client routes each key by its own slot")
 
+	t.Run("Check", func(t *testing.T) { require.NoError(t, s.Check(context.Background()), "every node") })
 	t.Run("RevocationStore", func(t *testing.T) { authtest.TestRevocationStore(t, s) })
 	t.Run("Limiter", func(t *testing.T) { authtest.TestLimiter(t, s) })
 	t.Run("Flows", func(t *testing.T) {

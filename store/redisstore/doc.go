@@ -109,4 +109,15 @@
 // generic cell rate algorithm to a single key (prefix + "limit:{" + key +
 // "}") with the Redis server's clock, so instances with skewed clocks
 // agree; the key expires once the allowance is full again.
+//
+// # Operating Redis
+//
+// Revocations are only as durable as Redis' data. Run it with
+// maxmemory-policy noeviction (Store.Check refuses anything else: every
+// entry has a TTL, so the volatile-* policies would evict revocations
+// first, and an evicted revocation reads as "not revoked" without an
+// error), preferably on a database or instance of its own rather than
+// shared behind a prefix, and with the persistence or replication your
+// revocation guarantees need: after a restart that lost data, tokens
+// revoked before it are accepted again until they expire.
 package redisstore

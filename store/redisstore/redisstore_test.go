@@ -396,3 +396,16 @@ func TestCacheHitMetric(t *testing.T) {
 	}
 	require.Equal(t, map[string]int64{"miss": 3, "hit": 6}, got, "the first check reads Redis, the next two the cache")
 }
+
+// TestCheckEvictionPolicy: a Redis that may evict keys is refused, since an
+// evicted revocation reads as "not revoked".
+func TestCheckEvictionPolicy(t *testing.T) {
+	ctx := context.Background()
+	require.NoError(t, newStore(t, newClient(t, rueidis.ClientOption{}, sharedAddr())).Check(ctx), "the shared Redis keeps what it is given")
+	for _, policy := range []string{"volatile-lru", "allkeys-lru", "volatile-ttl"} {
+		srv := startRedis(t, "--maxmemory", "64mb", "--maxmemory-policy", policy)
+		err := newStore(t, newClient(t, rueidis.ClientOption{}, srv.Addr())).Check(ctx)
+		require.ErrorContains(t, err, policy)
+		require.ErrorContains(t, err, "noeviction")
+	}
+}
