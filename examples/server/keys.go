@@ -110,6 +110,23 @@ func (kf *keyFile) keySet(now time.Time) (*auth.KeySet, error) {
 	return auth.NewKeySet(signing, verify...)
 }
 
+// untilRetirement returns how long until the next verify-only key of the
+// key file retires (a second after its retire_after), or an hour if none
+// does sooner: the key set is then checked again.
+func untilRetirement(path string, now time.Time, log *slog.Logger) time.Duration {
+	next := time.Hour
+	kf, err := readKeyFile(path, log)
+	if err != nil {
+		return next
+	}
+	for _, e := range kf.VerifyOnly {
+		if e.RetireAfter != nil && e.RetireAfter.After(now) {
+			next = min(next, e.RetireAfter.Sub(now)+time.Second)
+		}
+	}
+	return next
+}
+
 // newSigningEntry generates an Ed25519 key (EdDSA, the library's default:
 // small, fast, deterministic signatures) as a private JWK.
 func newSigningEntry(now time.Time) (keyEntry, error) {

@@ -131,12 +131,21 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		"revocations", revocationKind(st), "signing_kid", keys.SigningKey().ID())
 	fmt.Fprintf(stdout, "auth example server listening on http://%s\n", ln.Addr())
 
+	// Verify-only keys leave the key set when they retire, not only at the
+	// next SIGHUP or restart: a key rotated out after a compromise must stop
+	// verifying (and leave the JWKS) on time.
+	retire := time.NewTimer(untilRetirement(cfg.KeyFile, time.Now(), log))
+	defer retire.Stop()
 	for stop := false; !stop; {
 		select {
 		case err := <-serveErr:
 			return fmt.Errorf("serving HTTP: %w", err)
 		case <-hup:
-			reloadKeys(a, cfg.KeyFile, log)
+			reloadKeys(a, cfg.KeyFile, "SIGHUP", log)
+			retire.Reset(untilRetirement(cfg.KeyFile, time.Now(), log))
+		case <-retire.C:
+			reloadKeys(a, cfg.KeyFile, "key retirement", log)
+			retire.Reset(untilRetirement(cfg.KeyFile, time.Now(), log))
 		case <-ctx.Done():
 			stop = true
 		}
@@ -225,9 +234,10 @@ func auditSinks(st *bunstore.Store, log *slog.Logger) (sink auth.EventSink, audi
 	return auth.MultiSink{auth.SlogSink{Logger: log}, async}, st, async.Close
 }
 
-// reloadKeys installs the key set of the key file (after `keys rotate`),
-// keeping the current one if the file cannot be read.
-func reloadKeys(a *auth.Authenticator, path string, log *slog.Logger) {
+// reloadKeys installs the key set of the key file (after `keys rotate`, or
+// when a verify-only key retires), keeping the current one if the file
+// cannot be read.
+func reloadKeys(a *auth.Authenticator, path, why string, log *slog.Logger) {
 	kf, err := readKeyFile(path, log)
 	if err == nil {
 		var ks *auth.KeySet
@@ -236,10 +246,10 @@ func reloadKeys(a *auth.Authenticator, path string, log *slog.Logger) {
 		}
 	}
 	if err != nil {
-		log.Error("SIGHUP: key file not reloaded; the current keys stay", "file", path, "error", err)
+		log.Error(why+": key file not reloaded; the current keys stay", "file", path, "error", err)
 		return
 	}
-	log.Info("SIGHUP: key file reloaded", "file", path, "signing_kid", a.Keys().SigningKey().ID(), "keys", len(a.Keys().Keys()))
+	log.Info(why+": key file reloaded", "file", path, "signing_kid", a.Keys().SigningKey().ID(), "keys", len(a.Keys().Keys()))
 }
 
 // within runs fn, giving up waiting when ctx is done.
