@@ -64,6 +64,10 @@
 // anything else is simply not found. (The ID fields of audit events are
 // text, so that no event is refused for an odd ID.)
 //
+// bun's quoting of inlined strings assumes standard_conforming_strings=on
+// (PostgreSQL's default since 9.1; pgdriver insists on it). Do not turn it
+// off on a database this store uses.
+//
 // Because arguments are inlined, a bun query hook (bundebug, for instance)
 // sees emails, password hashes, refresh- and action-token hashes and audit
 // events in the query text: do not log queries in production.
