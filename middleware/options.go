@@ -25,7 +25,15 @@ const (
 	// (RFC 6265bis §4.1.3.2).
 	DefaultAccessCookie = "__Host-access_token"
 	// DefaultRefreshCookie is the name of the refresh-token cookie. It has
-	// a narrow Path, so it takes the "__Secure-" prefix instead.
+	// a narrow Path, so that it travels only to the refresh endpoint, and
+	// so takes the "__Secure-" prefix instead of "__Host-". A host that
+	// shares a registrable domain with subdomains it does not control
+	// should know that such a subdomain can plant a cookie of this name
+	// (Domain=parent): a browser without a session would then refresh into
+	// the planter's account, and one with a session gets 400 until the
+	// planted cookie expires. Serve cookie mode from a domain without
+	// untrusted siblings, or name the cookie with "__Host-" and Path=/ at
+	// the cost of sending it with every request.
 	DefaultRefreshCookie = "__Secure-refresh_token"
 )
 
