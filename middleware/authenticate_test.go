@@ -394,13 +394,27 @@ func TestCookieModeOptions(t *testing.T) {
 	a := e.a
 	for name, ck := range map[string]middleware.Cookies{
 		"SameSite=None":         {SameSite: http.SameSiteNoneMode},
-		"__Host- refresh":       {RefreshName: "__Host-rt"},
 		"same names":            {AccessName: "x", RefreshName: "x"},
 		"not a token":           {AccessName: "a b"},
 		"separator in the name": {RefreshName: "a;b"},
 	} {
 		require.Panics(t, func() { middleware.Mount(http.NewServeMux(), a, middleware.WithCookies(ck)) }, name)
 	}
+}
+
+// TestHostPrefixedRefreshCookie: a "__Host-" refresh cookie is set with
+// Path=/, as browsers require of that prefix.
+func TestHostPrefixedRefreshCookie(t *testing.T) {
+	e := newEnv(t, middleware.WithCookies(middleware.Cookies{RefreshName: "__Host-rt"}))
+	email := newEmail()
+	require.Equal(t, 201, e.call("POST", "/api/v1/auth/register", "", map[string]any{"email": email, "password": "correct horse battery staple"}).Code)
+	rec := e.call("POST", "/api/v1/auth/login", "", map[string]any{"email": email, "password": "correct horse battery staple"})
+	require.Equal(t, 200, rec.Code)
+	paths := map[string]string{}
+	for _, c := range rec.Result().Cookies() {
+		paths[c.Name] = c.Path
+	}
+	require.Equal(t, "/", paths["__Host-rt"])
 }
 
 func TestOptionsPanic(t *testing.T) {

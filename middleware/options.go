@@ -32,8 +32,8 @@ const (
 	// (Domain=parent): a browser without a session would then refresh into
 	// the planter's account, and one with a session gets 400 until the
 	// planted cookie expires. Serve cookie mode from a domain without
-	// untrusted siblings, or name the cookie with "__Host-" and Path=/ at
-	// the cost of sending it with every request.
+	// untrusted siblings, or give Cookies.RefreshName a "__Host-" name,
+	// which is set with Path=/ and so sent with every request.
 	DefaultRefreshCookie = "__Secure-refresh_token"
 )
 
@@ -59,9 +59,10 @@ type Cookies struct {
 	// Zero: DefaultAccessCookie.
 	AccessName string
 	// RefreshName is the name of the refresh-token cookie, set with the
-	// Path of the refresh endpoint only, so browsers send it nowhere else.
-	// A "__Host-" name is refused (that prefix requires Path=/).
-	// Zero: DefaultRefreshCookie.
+	// Path of the refresh endpoint only, so browsers send it nowhere else;
+	// a "__Host-" name is set with Path=/ instead (the prefix requires it),
+	// trading that narrowness for immunity to planting by sibling
+	// subdomains (see DefaultRefreshCookie). Zero: DefaultRefreshCookie.
 	RefreshName string
 	// CrossOrigin is the cross-site request forgery check applied to
 	// unsafe requests in cookie mode. Zero: http.NewCrossOriginProtection(),
@@ -205,10 +206,10 @@ func newConfig(opts []Option) *config {
 		if !validCookieName(cc.accessName) || !validCookieName(cc.refreshName) || cc.accessName == cc.refreshName {
 			panic("middleware: cookie names must be distinct, non-empty HTTP tokens")
 		}
-		if hasPrefixFold(cc.refreshName, "__Host-") {
-			panic("middleware: the refresh cookie has a narrow Path and cannot take the __Host- prefix")
-		}
 		cc.refreshPath = c.prefix + "/refresh"
+		if hasPrefixFold(cc.refreshName, "__Host-") {
+			cc.refreshPath = "/"
+		}
 		if cc.csrf == nil {
 			cc.csrf = http.NewCrossOriginProtection()
 		}
