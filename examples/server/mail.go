@@ -20,9 +20,10 @@ const (
 )
 
 // newNotifier returns how account e-mail is delivered: by SMTP
-// (SMTP_ADDR), into a development outbox directory (MAIL_DIR), or not at
-// all (nil: the verification and password-reset endpoints then answer 501
-// not_configured). stop, if not nil, delivers what is queued and stops.
+// (SMTP_ADDR), into a development outbox directory (MAIL_DIR), or, by
+// default, only logged (auth.LogNotifier: kind and user, never the token,
+// so the flows start but no link reaches anyone). stop, if not nil,
+// delivers what is queued and stops.
 func newNotifier(cfg *config, publicURL string, log *slog.Logger) (n auth.Notifier, stop func() error, err error) {
 	links := map[auth.MessageKind]string{
 		auth.MessageVerifyEmail:   publicURL + verifyEmailPage,
@@ -48,5 +49,6 @@ func newNotifier(cfg *config, publicURL string, log *slog.Logger) (n auth.Notifi
 		log.Warn("account e-mail goes to a local directory, not to its recipients (development only)", "dir", cfg.MailDir)
 		return d, nil, nil
 	}
-	return nil, nil, nil
+	log.Warn("account e-mail is only logged, not sent: set SMTP_ADDR (or MAIL_DIR for development)")
+	return auth.LogNotifier{Logger: log}, nil, nil
 }
