@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/maestro-ml/auth"
@@ -104,9 +103,7 @@ func eventQuery(r *http.Request) (auth.EventQuery, error) {
 	err := queryParams(r, func(name, v string) bool {
 		switch name {
 		case "limit":
-			n, err := strconv.Atoi(v)
-			q.Limit = n
-			return err == nil && n >= 1 && n <= 100
+			return pageLimit(v, &q.Limit)
 		case "cursor":
 			q.Before = v
 			return auth.ValidID(v)
@@ -117,13 +114,9 @@ func eventQuery(r *http.Request) (auth.EventQuery, error) {
 			q.Type = auth.EventType(v)
 			return validEventType(v)
 		case "since":
-			t, err := time.Parse(time.RFC3339, v)
-			q.Since = t
-			return err == nil
+			return rfc3339(v, &q.Since)
 		case "until":
-			t, err := time.Parse(time.RFC3339, v)
-			q.Until = t
-			return err == nil
+			return rfc3339(v, &q.Until)
 		}
 		return false
 	})
@@ -146,4 +139,11 @@ func validEventType(v string) bool {
 		}
 	}
 	return true
+}
+
+// rfc3339 parses an RFC 3339 time parameter into dst.
+func rfc3339(v string, dst *time.Time) bool {
+	t, err := time.Parse(time.RFC3339, v)
+	*dst = t
+	return err == nil
 }

@@ -716,9 +716,7 @@ func (s *server) userQuery(r *http.Request) (auth.UserQuery, error) {
 	err := queryParams(r, func(name, v string) bool {
 		switch name {
 		case "limit":
-			n, err := strconv.Atoi(v)
-			q.Limit = n
-			return err == nil && n >= 1 && n <= 100
+			return pageLimit(v, &q.Limit)
 		case "cursor":
 			q.After = v
 			return auth.ValidID(v)
@@ -733,6 +731,13 @@ func (s *server) userQuery(r *http.Request) (auth.UserQuery, error) {
 		return false
 	})
 	return q, err
+}
+
+// pageLimit parses a page-size parameter, 1 to 100, into dst.
+func pageLimit(v string, dst *int) bool {
+	n, err := strconv.Atoi(v)
+	*dst = n
+	return err == nil && n >= 1 && n <= 100
 }
 
 // queryParams parses the query string of r and calls set with each
