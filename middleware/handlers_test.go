@@ -754,13 +754,7 @@ func TestHandlerConstructors(t *testing.T) {
 	mux.Handle("PATCH /u/users/{id}", middleware.UpdateUserHandler(a))
 	mux.Handle("GET /u/keys", middleware.JWKSHandler(a))
 	do := func(method, path, token string, body any) *httptest.ResponseRecorder {
-		r := req(method, path, body)
-		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, r)
-		return rec
+		return serve(mux, method, path, token, body)
 	}
 	creds := map[string]string{"email": newEmail(), "password": password}
 	require.Equal(t, 201, do("POST", "/u/register", "", creds).Code)

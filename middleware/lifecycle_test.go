@@ -464,13 +464,7 @@ func TestHandlerConstructorsLifecycle(t *testing.T) {
 	mux.Handle("POST /v/users/{id}/unlock", middleware.UnlockUserHandler(a))
 	mux.Handle("GET /v/audit", middleware.AuditEventsHandler(a))
 	do := func(method, path, token string, body any) *httptest.ResponseRecorder {
-		r := req(method, path, body)
-		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, r)
-		return rec
+		return serve(mux, method, path, token, body)
 	}
 	u, pair := e.user(auth.RoleViewer, "")
 	admin, ap := e.user(auth.RoleAdmin, "")
