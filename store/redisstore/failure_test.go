@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -267,3 +269,44 @@ func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 	})
 	return nil
 }
+
+// TestUnavailableKeepsContextCause: when rueidis' own deadline fires a
+// moment before the context's timer, ctx.Err() is still nil; the error
+// must still match context.DeadlineExceeded (and a cancellation that
+// rueidis reports, context.Canceled).
+func TestUnavailableKeepsContextCause(t *testing.T) {
+	s := &Store{log: slog.New(slog.DiscardHandler)}
+	live, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		cause error
+		want  error
+	}{
+		{"rueidis deadline, context timer not fired", live, context.DeadlineExceeded, context.DeadlineExceeded},
+		{"network deadline of the connection", live, os.ErrDeadlineExceeded, context.DeadlineExceeded},
+		{"cancellation seen by rueidis first", live, context.Canceled, context.Canceled},
+		{"deadline passed, timer not fired", expiredDeadline{}, errors.New("read: connection reset"), context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.unavailable(tc.ctx, "revocation check", tc.cause)
+			requireUnavailable(t, err)
+			require.ErrorIs(t, err, tc.want)
+		})
+	}
+	err := s.unavailable(live, "revocation check", errors.New("connection refused"))
+	requireUnavailable(t, err)
+	require.NotErrorIs(t, err, context.DeadlineExceeded, "a refused connection is not a timeout")
+	require.NotContains(t, err.Error(), "refused", "the cause is logged, not returned")
+}
+
+// expiredDeadline is a context whose deadline has passed but whose Err is
+// still nil, as a context.WithDeadline is between its deadline and the
+// firing of its timer.
+type expiredDeadline struct{ context.Context }
+
+func (expiredDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+func (expiredDeadline) Done() <-chan struct{}       { return nil }
+func (expiredDeadline) Err() error                  { return nil }
+func (expiredDeadline) Value(any) any               { return nil }

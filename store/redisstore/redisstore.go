@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -391,7 +392,28 @@ func (s *Store) unavailable(ctx context.Context, op string, err error) error {
 	if last := s.lastLog.Load(); now-last >= int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
 		s.log.WarnContext(ctx, "redisstore: cannot answer from Redis; failing closed", "op", op, "error", err)
 	}
-	return &unavailableError{op: op, ctxErr: ctx.Err()}
+	return &unavailableError{op: op, ctxErr: ctxCause(ctx, err)}
+}
+
+// ctxCause returns the context error behind a failed call: ctx's own, or
+// the one rueidis returned, or DeadlineExceeded once the call's deadline
+// has passed. rueidis sets the connection's deadline from the context's,
+// so its own timeout can fire a moment before the context's timer does,
+// while ctx.Err() is still nil.
+func ctxCause(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return context.Canceled
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func invalid(why string) error { return fmt.Errorf("%w: redisstore: %s", auth.ErrInvalidInput, why) }
