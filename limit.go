@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -28,6 +29,11 @@ type Limiter interface {
 	// is allowed; if not, retryAfter is how long until one would be. An
 	// unreachable limiter yields an error wrapping ErrUnavailable.
 	Allow(ctx context.Context, key string, l Limit) (ok bool, retryAfter time.Duration, err error)
+	// Refund gives back one attempt that Allow counted against key under
+	// l, for an attempt that was never judged (a store was unavailable,
+	// the request was cancelled): an outage must not lock anyone out. It
+	// never grants more than an unused key has; a missing key is a no-op.
+	Refund(ctx context.Context, key string, l Limit) error
 	// Reset forgets key: a successful login, or an administrator's unlock.
 	Reset(ctx context.Context, key string) error
 }
@@ -41,7 +47,9 @@ type Limits struct {
 	LoginPerIP Limit
 	// LoginPerAccount limits attempts on one email address, known or not,
 	// whatever the password, and is reset by a successful login: this is
-	// the account lockout. Zero: 5 per 15 minutes (5 attempts, then one
+	// the account lockout. Only judged attempts count: one that fails
+	// because a store is unavailable or the request is cancelled is
+	// refunded, so an outage locks nobody out. Zero: 5 per 15 minutes (5 attempts, then one
 	// every 3 minutes: at most 25 failures an hour, well under NIST's 100).
 	LoginPerAccount Limit
 	// RegisterPerIP: zero: 10 per hour.
@@ -99,6 +107,11 @@ func (l localLimiter) Allow(ctx context.Context, key string, lim Limit) (bool, t
 	return ok, retry, nil
 }
 
+func (l localLimiter) Refund(ctx context.Context, key string, lim Limit) error {
+	l.t.Refund(key, lim.Burst, lim.Period)
+	return nil
+}
+
 func (l localLimiter) Reset(ctx context.Context, key string) error {
 	l.t.Reset(key)
 	return ctx.Err()
@@ -152,6 +165,40 @@ func (a *Authenticator) allow(ctx context.Context, key string, l Limit) error {
 		return &RateLimitError{RetryAfter: max(retry, time.Second)}
 	}
 	return nil
+}
+
+// refundTimeout bounds a refund, which runs even when the request's
+// context is done (a cancelled attempt is one to give back).
+const refundTimeout = 2 * time.Second
+
+// refund gives back the attempt counted against key when err says the
+// attempt was not judged: it failed because a store was unavailable, the
+// request was cancelled or timed out, or another internal error. A refund
+// that fails is logged; the attempt then stays counted.
+func (a *Authenticator) refund(ctx context.Context, key string, l Limit, err error) {
+	if err == nil || judged(err) || !l.enabled() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refundTimeout)
+	defer cancel()
+	if rerr := a.limiter.Refund(ctx, key, l); rerr != nil {
+		a.log.WarnContext(ctx, "auth: rate limit refund failed", "error", rerr)
+	}
+}
+
+// judged reports whether err is a verdict on the attempt itself (wrong
+// credentials, an inactive account, a taken address, a refusal by a
+// limit) rather than a failure to reach one.
+func judged(err error) bool {
+	for _, j := range []error{
+		ErrInvalidCredentials, ErrUserInactive, ErrEmailNotVerified, ErrEmailTaken, ErrInvalidEmail,
+		ErrInvalidInput, ErrUserNotFound, ErrTenantNotFound, ErrInvalidToken, ErrRateLimited, ErrPasswordPolicy,
+	} {
+		if errors.Is(err, j) {
+			return true
+		}
+	}
+	return false
 }
 
 // allowIP checks a per-client limit when the client's address is known.

@@ -13,19 +13,24 @@ import (
 
 // TestLimiter checks the Limiter contract: a burst is allowed and the next
 // attempt refused with a retry delay of about Period/Burst, keys are
-// independent, Reset clears a key, and concurrent attempts never exceed
+// independent, Reset clears a key, Refund gives back one attempt and never
+// more than an unused key has, and concurrent attempts never exceed
 // the burst (the check and the count are one atomic step).
 func TestLimiter(t *testing.T, l auth.Limiter) {
 	ctx := context.Background()
 	lim := auth.Limit{Burst: 5, Period: time.Hour}
-
-	t.Run("BurstThenRefuse", func(t *testing.T) {
-		key := "test:" + newID()
-		for i := range lim.Burst {
+	spend := func(t *testing.T, key string, n int) {
+		t.Helper()
+		for i := range n {
 			ok, _, err := l.Allow(ctx, key, lim)
 			require.NoError(t, err)
 			require.True(t, ok, "attempt %d", i+1)
 		}
+	}
+
+	t.Run("BurstThenRefuse", func(t *testing.T) {
+		key := "test:" + newID()
+		spend(t, key, lim.Burst)
 		ok, retry, err := l.Allow(ctx, key, lim)
 		require.NoError(t, err)
 		require.False(t, ok)
@@ -40,6 +45,30 @@ func TestLimiter(t *testing.T, l auth.Limiter) {
 		ok, _, err = l.Allow(ctx, key, lim)
 		require.NoError(t, err)
 		require.True(t, ok, "reset clears the key")
+	})
+
+	t.Run("Refund", func(t *testing.T) {
+		key := "test:" + newID()
+		spend(t, key, lim.Burst)
+		require.NoError(t, l.Refund(ctx, key, lim))
+		ok, _, err := l.Allow(ctx, key, lim)
+		require.NoError(t, err)
+		require.True(t, ok, "a refunded attempt can be made again")
+		ok, _, err = l.Allow(ctx, key, lim)
+		require.NoError(t, err)
+		require.False(t, ok, "but only the one refunded")
+
+		for range 2 * lim.Burst {
+			require.NoError(t, l.Refund(ctx, key, lim))
+		}
+		missing := "test:" + newID()
+		require.NoError(t, l.Refund(ctx, missing, lim), "refunding a missing key is a no-op")
+		for _, k := range []string{key, missing} {
+			spend(t, k, lim.Burst)
+			ok, _, err := l.Allow(ctx, k, lim)
+			require.NoError(t, err)
+			require.False(t, ok, "refunds never grant more than an unused key has")
+		}
 	})
 
 	t.Run("Refill", func(t *testing.T) {

@@ -130,6 +130,29 @@ func (s *shard) sweepStep(now time.Time) {
 	}
 }
 
+// Refund gives back one attempt counted for key under burst and period:
+// the key's tat moves back by one emission interval, and the entry is
+// dropped when that leaves it in the past. A missing key is left alone, so
+// a refund never grants more than an untouched key has.
+func (t *Table) Refund(key string, burst int, period time.Duration) {
+	if burst <= 0 || period <= 0 {
+		return
+	}
+	now := t.nowFunc().UnixNano()
+	s, d := t.locate(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tat, ok := s.m[d]
+	if !ok {
+		return
+	}
+	if tat -= int64(period / time.Duration(burst)); tat <= now {
+		delete(s.m, d)
+		return
+	}
+	s.m[d] = tat
+}
+
 // Reset forgets key.
 func (t *Table) Reset(key string) {
 	s, d := t.locate(key)

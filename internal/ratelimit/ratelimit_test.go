@@ -82,3 +82,33 @@ func BenchmarkTableFull(b *testing.B) {
 		tbl.Allow(fmt.Sprint("new:", i), 20, time.Minute)
 	}
 }
+
+func TestTableRefund(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	tbl := New(0, func() time.Time { return now })
+	for range 5 {
+		ok, _ := tbl.Allow("acct", 5, 15*time.Minute)
+		require.True(t, ok)
+	}
+	ok, _ := tbl.Allow("acct", 5, 15*time.Minute)
+	require.False(t, ok, "burst spent")
+
+	tbl.Refund("acct", 5, 15*time.Minute)
+	ok, _ = tbl.Allow("acct", 5, 15*time.Minute)
+	require.True(t, ok, "a refunded attempt can be made again")
+	ok, _ = tbl.Allow("acct", 5, 15*time.Minute)
+	require.False(t, ok, "but only one")
+
+	for range 10 {
+		tbl.Refund("acct", 5, 15*time.Minute)
+	}
+	require.Equal(t, 0, tbl.Len(), "refunding past empty drops the key")
+	tbl.Refund("other", 5, 15*time.Minute)
+	require.Equal(t, 0, tbl.Len(), "a missing key is not created")
+	for range 5 {
+		ok, _ := tbl.Allow("acct", 5, 15*time.Minute)
+		require.True(t, ok)
+	}
+	ok, _ = tbl.Allow("acct", 5, 15*time.Minute)
+	require.False(t, ok, "over-refunding grants no more than a fresh key")
+}

@@ -517,6 +517,15 @@ func (s *Store) Allow(ctx context.Context, key string, l auth.Limit) (bool, time
 	return ok, retry, nil
 }
 
+// Refund implements auth.Limiter.
+func (s *Store) Refund(ctx context.Context, key string, l auth.Limit) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.limits.Refund(key, l.Burst, l.Period)
+	return nil
+}
+
 // Reset implements auth.Limiter.
 func (s *Store) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {

@@ -32,6 +32,23 @@ redis.call('SET', KEYS[1], string.format('%.0f', nexttat), 'PXAT', string.format
 return {1, 0}
 `
 
+// refundScript gives back one attempt of KEYS[1]: its tat moves back by
+// ARGV[1] ms, and the key goes when that is not in the future. A missing
+// key stays missing.
+const refundScript = `
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+tat = tat - tonumber(ARGV[1])
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PXAT', string.format('%.0f', tat))
+return 1
+`
+
 // Allow implements auth.Limiter: one atomic script call (GCRA on the
 // server's clock) counts the attempt and decides, so concurrent attempts
 // from any number of instances cannot exceed the limit. The key expires
@@ -39,15 +56,9 @@ return {1, 0}
 // wrap auth.ErrInvalidInput (empty key, burst or period not positive, a
 // period under a millisecond per attempt) or auth.ErrUnavailable.
 func (s *Store) Allow(ctx context.Context, key string, l auth.Limit) (bool, time.Duration, error) {
-	switch {
-	case key == "" || len(key) > 2*MaxIDBytes:
-		return false, 0, invalid("limit key is empty or too long")
-	case l.Burst <= 0 || l.Period <= 0:
-		return false, 0, invalid("limit burst and period must be positive")
-	}
-	interval := l.Period.Milliseconds() / int64(l.Burst)
-	if interval <= 0 {
-		return false, 0, invalid("limit period per attempt is under a millisecond")
+	interval, err := limitInterval(key, l)
+	if err != nil {
+		return false, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -65,6 +76,37 @@ func (s *Store) Allow(ctx context.Context, key string, l auth.Limit) (bool, time
 		return false, 0, s.unavailable(ctx, "rate limit", errMalformedReply)
 	}
 	return ok == 1, time.Duration(retry) * time.Millisecond, nil
+}
+
+// Refund implements auth.Limiter: one script call, not retried (a refund
+// applied twice would give back two attempts).
+func (s *Store) Refund(ctx context.Context, key string, l auth.Limit) error {
+	interval, err := limitInterval(key, l)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.refund.Exec(ctx, s.client, []string{s.limitPrefix + key + "}"}, []string{itoa(interval)}).Error(); err != nil {
+		return s.unavailable(ctx, "rate limit refund", err)
+	}
+	return nil
+}
+
+// limitInterval checks a key and a limit and returns the limit's emission
+// interval in milliseconds.
+func limitInterval(key string, l auth.Limit) (int64, error) {
+	switch {
+	case key == "" || len(key) > 2*MaxIDBytes:
+		return 0, invalid("limit key is empty or too long")
+	case l.Burst <= 0 || l.Period <= 0:
+		return 0, invalid("limit burst and period must be positive")
+	}
+	interval := l.Period.Milliseconds() / int64(l.Burst)
+	if interval <= 0 {
+		return 0, invalid("limit period per attempt is under a millisecond")
+	}
+	return interval, nil
 }
 
 // Reset implements auth.Limiter: it deletes the key.

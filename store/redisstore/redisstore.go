@@ -98,6 +98,7 @@ type Store struct {
 	recent  recent // this Store's own recent writes, for read-your-writes
 	script  *rueidis.Lua
 	limit   *rueidis.Lua
+	refund  *rueidis.Lua
 	lastLog atomic.Int64 // unix nanoseconds of the last failure log record
 }
 
@@ -140,6 +141,7 @@ func New(client rueidis.Client, opts ...Option) (*Store, error) {
 	s.limitPrefix = s.prefix + "limit:{"
 	s.script = rueidis.NewLuaScriptRetryable(revokeScript)
 	s.limit = rueidis.NewLuaScript(limitScript) // not idempotent: never retried
+	s.refund = rueidis.NewLuaScript(refundScript)
 	s.pinSlot = client.Mode() != rueidis.ClientModeCluster
 	s.cmds.New = func() any { return new([3]rueidis.CacheableTTL) }
 	return s, nil
