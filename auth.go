@@ -624,6 +624,11 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 		}
 		return fail(EventLoginLocked, "account", err)
 	}
+	defer func() {
+		if event == "" { // not judged: the store, the hasher or the request failed
+			a.refund(ctx, acctKey, a.limits.LoginPerAccount, err)
+		}
+	}()
 	if emailErr == nil {
 		subject, err = a.users.UserByEmail(ctx, email)
 		if err != nil && !errors.Is(err, ErrUserNotFound) {

@@ -187,6 +187,7 @@ func (a *Authenticator) RequestVerification(ctx context.Context, userID string) 
 	if err := a.allow(ctx, "verify:acct:"+u.ID, a.limits.ResetPerAccount); err != nil {
 		return err
 	}
+	defer func() { a.refund(ctx, "verify:acct:"+u.ID, a.limits.ResetPerAccount, err) }()
 	if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeVerifyEmail); err != nil {
 		return err
 	}
@@ -247,6 +248,7 @@ func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, 
 	if err := a.allow(ctx, "reset:acct:"+limitAccount(email), a.limits.ResetPerAccount); err != nil {
 		return err
 	}
+	defer func() { a.refund(ctx, "reset:acct:"+limitAccount(email), a.limits.ResetPerAccount, err) }()
 	norm, err := NormalizeEmail(email)
 	var u *User
 	if err == nil {
@@ -373,7 +375,7 @@ func (a *Authenticator) ChangePassword(ctx context.Context, c *Claims, current, 
 
 // reauthenticate checks the current password of the user of c, under the
 // same per-account limit as Login.
-func (a *Authenticator) reauthenticate(ctx context.Context, c *Claims, password string) (*User, error) {
+func (a *Authenticator) reauthenticate(ctx context.Context, c *Claims, password string) (_ *User, err error) {
 	u, err := a.CurrentUser(ctx, c)
 	if err != nil {
 		return nil, err
@@ -382,6 +384,7 @@ func (a *Authenticator) reauthenticate(ctx context.Context, c *Claims, password 
 	if err := a.allow(ctx, key, a.limits.LoginPerAccount); err != nil {
 		return nil, err
 	}
+	defer func() { a.refund(ctx, key, a.limits.LoginPerAccount, err) }()
 	ok, _, err := a.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil && !errors.Is(err, errMalformedHash) {
 		return nil, err
@@ -420,6 +423,7 @@ func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, passw
 	if err := a.allow(ctx, "change:acct:"+u.ID, a.limits.ResetPerAccount); err != nil {
 		return err
 	}
+	defer func() { a.refund(ctx, "change:acct:"+u.ID, a.limits.ResetPerAccount, err) }()
 	if email == u.Email {
 		return ErrEmailTaken
 	}

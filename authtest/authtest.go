@@ -42,8 +42,8 @@ type Stores struct {
 }
 
 // TestStores runs TestUserStore, TestSessionStore, TestRevocationStore,
-// TestLimiter, TestAuditLog, TestFlows, TestActionTokenStore and
-// TestLifecycle for the stores that are set.
+// TestLimiter, TestAuditLog, TestFlows, TestOutage (simulated),
+// TestActionTokenStore and TestLifecycle for the stores that are set.
 func TestStores(t *testing.T, st Stores) {
 	t.Helper()
 	if st.Users != nil && st.Tenants != nil {
@@ -63,6 +63,7 @@ func TestStores(t *testing.T, st Stores) {
 	}
 	if st.Users != nil && st.Tenants != nil && st.Sessions != nil && st.Revocations != nil {
 		t.Run("Flows", func(t *testing.T) { TestFlows(t, st) })
+		t.Run("Outage", func(t *testing.T) { TestOutage(t, st, st.Limiter, nil) })
 		if st.Tokens != nil {
 			t.Run("ActionTokenStore", func(t *testing.T) { TestActionTokenStore(t, st) })
 			t.Run("Lifecycle", func(t *testing.T) { TestLifecycle(t, st) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/authtest"
+	"github.com/maestro-ml/auth/internal/faultnet"
 	"github.com/maestro-ml/auth/migrate"
 	"github.com/maestro-ml/auth/store/bunstore"
 	"github.com/maestro-ml/auth/store/bunstore/internal/dbtest"
@@ -233,3 +236,33 @@ func mustKeys(t *testing.T) *auth.KeySet {
 type unsupported struct{ schema.Dialect }
 
 func (unsupported) Name() dialect.Name { return dialect.MySQL }
+
+// TestPostgresOutage cuts the store off PostgreSQL (through a fault proxy)
+// while users log in with the right password: the attempts fail as
+// unavailable, none counts against the lockout, and the owner signs in as
+// soon as PostgreSQL is reachable again.
+func TestPostgresOutage(t *testing.T) {
+	ctx := context.Background()
+	require.NoError(t, migrate.Up(ctx, pg.Open(t), migrate.WithLogger(dbtest.Logger())))
+	u, err := url.Parse(dbtest.PostgresURL())
+	require.NoError(t, err)
+	proxy, err := faultnet.Start(u.Host)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+	u.Host = proxy.Addr()
+	db := dbtest.OpenPostgres(u.String(), pg.Schema)
+	t.Cleanup(func() { _ = db.Close() })
+	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+
+	authtest.TestOutage(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Tokens: st}, nil, &authtest.Outage{
+		Down: func(*testing.T) { proxy.Cut() },
+		Up: func(t *testing.T) {
+			proxy.Restore()
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			require.NoError(t, db.PingContext(ctx))
+		},
+	})
+}

@@ -86,6 +86,11 @@ func TestSharedRedis(t *testing.T) {
 	s := newStore(t, newClient(t, rueidis.ClientOption{}, sharedAddr()))
 	t.Run("RevocationStore", func(t *testing.T) { authtest.TestRevocationStore(t, s) })
 	t.Run("Limiter", func(t *testing.T) { authtest.TestLimiter(t, s) })
+	t.Run("LimiterDuringUserStoreOutage", func(t *testing.T) {
+		mem := memstore.New()
+		t.Cleanup(func() { _ = mem.Close() })
+		authtest.TestOutage(t, authtest.Stores{Users: mem, Tenants: mem, Sessions: mem, Revocations: s}, s, nil)
+	})
 	t.Run("Flows", func(t *testing.T) {
 		mem := memstore.New()
 		t.Cleanup(func() { _ = mem.Close() })
