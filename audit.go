@@ -5,13 +5,6 @@ import (
 	"time"
 )
 
-// StoredEvent is an Event kept by an AuditLog, with the ID it was stored
-// under (time-ordered).
-type StoredEvent struct {
-	ID string `json:"id"`
-	Event
-}
-
 // EventQuery selects a page of a tenant's audit events, newest first.
 type EventQuery struct {
 	// TenantID is required: audit logs are read per tenant.
@@ -28,21 +21,21 @@ type EventQuery struct {
 	Limit int
 }
 
-// AuditLog is an EventSink that also answers queries: bunstore keeps
-// events in a table, memstore in a bounded ring. Stores that write to a
-// database should be wrapped in NewAsyncSink for Config.Events, and given
-// unwrapped as Config.AuditLog for reading.
+// AuditLog answers queries over stored events: bunstore keeps them in a
+// table, memstore in a bounded ring. Both are also EventWriters: give the
+// store to NewAsyncSink for Config.Events, and as Config.AuditLog for
+// reading.
 type AuditLog interface {
-	EventSink
-	// AuditEvents returns up to q.Limit events matching q, newest first.
-	AuditEvents(ctx context.Context, q EventQuery) ([]StoredEvent, error)
+	// AuditEvents returns up to q.Limit events matching q, newest (greatest
+	// ID) first.
+	AuditEvents(ctx context.Context, q EventQuery) ([]Event, error)
 }
 
 // AuditEvents returns a page of the tenant's audit events, newest first,
 // and the cursor of the next page ("" on the last). It needs
 // Config.AuditLog (ErrNotConfigured otherwise); the query is always
 // scoped to q.TenantID. Errors: ErrInvalidInput for a bad limit or cursor.
-func (a *Authenticator) AuditEvents(ctx context.Context, q EventQuery) ([]StoredEvent, string, error) {
+func (a *Authenticator) AuditEvents(ctx context.Context, q EventQuery) ([]Event, string, error) {
 	if a.audit == nil {
 		return nil, "", ErrNotConfigured
 	}

@@ -3,8 +3,6 @@ package auth
 import (
 	"context"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -41,6 +39,10 @@ const (
 
 // Event is one audit record. It never holds a password, a token or a hash.
 type Event struct {
+	// ID is a UUIDv7 (time-ordered) given when the event is emitted; an
+	// EventWriter stores each ID once, so a retried write cannot
+	// duplicate an event.
+	ID   string    `json:"id"`
 	Type EventType `json:"type"`
 	Time time.Time `json:"time"`
 	// TenantID and UserID name the subject of the action.
@@ -59,9 +61,9 @@ type Event struct {
 
 // EventSink receives events. Record is called synchronously on the
 // goroutine of the flow, after the action took effect, and must return
-// quickly and never block: wrap a slow sink (a database table, a network
-// exporter) in NewAsyncSink. A panic in Record is recovered and logged;
-// nothing a sink does can fail or undo the action.
+// quickly: write to a database or a network exporter through NewAsyncSink.
+// A panic in Record is recovered and logged; nothing a sink does can fail
+// or undo the action.
 type EventSink interface {
 	Record(ctx context.Context, e Event)
 }
@@ -99,59 +101,6 @@ func (m MultiSink) Record(ctx context.Context, e Event) {
 	}
 }
 
-// AsyncSink hands events to a wrapped sink on a goroutine of its own
-// through a bounded queue. When the queue is full the event is dropped
-// and counted, so a slow or failing sink never delays a login. Close
-// drains the queue and stops the goroutine.
-type AsyncSink struct {
-	sink    EventSink
-	queue   chan Event
-	dropped atomic.Uint64
-	done    chan struct{}
-	once    sync.Once
-}
-
-// NewAsyncSink starts an AsyncSink with room for size queued events
-// (at least 1).
-func NewAsyncSink(sink EventSink, size int) *AsyncSink {
-	s := &AsyncSink{sink: sink, queue: make(chan Event, max(size, 1)), done: make(chan struct{})}
-	go s.run()
-	return s
-}
-
-func (s *AsyncSink) run() {
-	defer close(s.done)
-	for e := range s.queue {
-		safeRecord(context.Background(), s.sink, e, nil)
-	}
-}
-
-// Record implements EventSink; it never blocks.
-func (s *AsyncSink) Record(_ context.Context, e Event) {
-	defer func() {
-		if recover() != nil { // closed
-			s.dropped.Add(1)
-		}
-	}()
-	select {
-	case s.queue <- e:
-	default:
-		s.dropped.Add(1)
-	}
-}
-
-// Dropped returns how many events were dropped because the queue was full
-// or the sink closed.
-func (s *AsyncSink) Dropped() uint64 { return s.dropped.Load() }
-
-// Close stops accepting events, waits until the queued ones are recorded,
-// and returns nil.
-func (s *AsyncSink) Close() error {
-	s.once.Do(func() { close(s.queue) })
-	<-s.done
-	return nil
-}
-
 func safeRecord(ctx context.Context, sink EventSink, e Event, log *slog.Logger) {
 	defer func() {
 		if r := recover(); r != nil && log != nil {
@@ -179,7 +128,7 @@ func ClientFromContext(ctx context.Context) (ClientInfo, bool) {
 // emit completes e from the context (time, client, actor) and records it.
 func (a *Authenticator) emit(ctx context.Context, e Event) {
 	a.tel.recordEvent(ctx, e)
-	e.Time = a.now().UTC()
+	e.ID, e.Time = newID(), a.now().UTC()
 	if c, ok := ClientFromContext(ctx); ok {
 		if e.IP == "" {
 			e.IP = c.IP

@@ -174,9 +174,17 @@ type panickingSink struct{}
 
 func (panickingSink) Record(context.Context, auth.Event) { panic("sink down") }
 
-type blockingSink struct{ release chan struct{} }
+// blockingWriter is an audit store that hangs until released.
+type blockingWriter struct{ release chan struct{} }
 
-func (b blockingSink) Record(context.Context, auth.Event) { <-b.release }
+func (b blockingWriter) WriteEvents(ctx context.Context, _ []auth.Event) error {
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func TestFailingSinkNeverFailsTheAction(t *testing.T) {
 	ctx := context.Background()
@@ -186,8 +194,9 @@ func TestFailingSinkNeverFailsTheAction(t *testing.T) {
 	_, _, err = a.Login(ctx, auth.LoginRequest{Email: "p@example.com", Password: pw})
 	require.NoError(t, err)
 
-	slow := blockingSink{release: make(chan struct{})}
-	async := auth.NewAsyncSink(slow, 2)
+	slow := blockingWriter{release: make(chan struct{})}
+	async, err := auth.NewAsyncSink(slow, auth.AsyncSinkConfig{Buffer: 2, Wait: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
 	b, _ := eventAuthenticator(t, async)
 	done := make(chan error, 1)
 	go func() {
@@ -205,9 +214,9 @@ func TestFailingSinkNeverFailsTheAction(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a blocked sink delayed the flows")
 	}
-	require.Positive(t, async.Dropped(), "events beyond the queue are dropped, not waited for")
+	require.Positive(t, async.Dropped(), "events beyond the buffer are dropped, not waited for")
 	close(slow.release)
-	require.NoError(t, async.Close())
+	require.NoError(t, async.Shutdown(ctx))
 }
 
 func TestAuditEvents(t *testing.T) {

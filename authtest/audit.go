@@ -9,12 +9,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestAuditLog checks the AuditLog contract: recorded events come back
-// newest first with every field, scoped to one tenant, filtered by user
-// (subject or actor), type and time, and paged by ID. A store that records
-// asynchronously must have written everything by the time flush returns;
-// flush may be nil.
-func TestAuditLog(t *testing.T, log auth.AuditLog, flush func()) {
+// AuditStore is a store of audit events: written in batches, read by query.
+type AuditStore interface {
+	auth.EventWriter
+	auth.AuditLog
+}
+
+// TestAuditLog checks the EventWriter and AuditLog contracts: written
+// events come back newest first with every field, scoped to one tenant,
+// filtered by user (subject or actor), type and time, and paged by ID; a
+// batch written again is stored once; an event without an ID gets one.
+func TestAuditLog(t *testing.T, log AuditStore) {
 	ctx := context.Background()
 	tenant, other := newID(), newID()
 	alice, bob, admin := newID(), newID(), newID()
@@ -27,14 +32,13 @@ func TestAuditLog(t *testing.T, log auth.AuditLog, flush func()) {
 		{Type: auth.EventLoginSucceeded, Time: base.Add(4 * time.Minute), TenantID: other, UserID: newID()},
 		{Type: auth.EventLogout, Time: base.Add(5 * time.Minute), TenantID: tenant, UserID: alice},
 	}
-	for _, e := range events {
-		log.Record(ctx, e)
-		time.Sleep(2 * time.Millisecond) // distinct, ordered IDs
+	for i := range events {
+		events[i].ID = newID() // time-ordered
 	}
-	if flush != nil {
-		flush()
-	}
-	query := func(q auth.EventQuery) []auth.StoredEvent {
+	require.NoError(t, log.WriteEvents(ctx, events[:2]))
+	require.NoError(t, log.WriteEvents(ctx, events), "a batch retried in part")
+	require.NoError(t, log.WriteEvents(ctx, events[4:]), "and again")
+	query := func(q auth.EventQuery) []auth.Event {
 		t.Helper()
 		q.TenantID = tenant
 		if q.Limit == 0 {
@@ -44,7 +48,7 @@ func TestAuditLog(t *testing.T, log auth.AuditLog, flush func()) {
 		require.NoError(t, err)
 		return got
 	}
-	types := func(es []auth.StoredEvent) []auth.EventType {
+	types := func(es []auth.Event) []auth.EventType {
 		out := []auth.EventType{}
 		for _, e := range es {
 			out = append(out, e.Type)
@@ -53,9 +57,9 @@ func TestAuditLog(t *testing.T, log auth.AuditLog, flush func()) {
 	}
 
 	all := query(auth.EventQuery{})
-	require.Equal(t, []auth.EventType{auth.EventLogout, auth.EventRoleChanged, auth.EventLoginSucceeded, auth.EventLoginFailed, auth.EventUserRegistered}, types(all), "the tenant's events, newest first")
-	for _, e := range all {
-		require.NotEmpty(t, e.ID)
+	require.Equal(t, []auth.EventType{auth.EventLogout, auth.EventRoleChanged, auth.EventLoginSucceeded, auth.EventLoginFailed, auth.EventUserRegistered}, types(all), "the tenant's events, newest first, each once")
+	for i, e := range all {
+		require.Equal(t, events[[]int{5, 3, 2, 1, 0}[i]].ID, e.ID, "stored under the ID it was written with")
 	}
 	got := all[3]
 	require.Equal(t, events[1].Reason, got.Reason)
@@ -79,4 +83,12 @@ func TestAuditLog(t *testing.T, log auth.AuditLog, flush func()) {
 	none, err := log.AuditEvents(ctx, auth.EventQuery{TenantID: newID(), Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, none)
+
+	require.NoError(t, log.WriteEvents(ctx, nil), "an empty batch is nothing to do")
+	anon := newID()
+	require.NoError(t, log.WriteEvents(ctx, []auth.Event{{Type: auth.EventLogout, Time: base, TenantID: anon}}))
+	got2, err := log.AuditEvents(ctx, auth.EventQuery{TenantID: anon, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, got2, 1)
+	require.True(t, auth.ValidID(got2[0].ID), "an event without an ID is given one")
 }

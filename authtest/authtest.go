@@ -35,7 +35,7 @@ type Stores struct {
 	// checked by TestActionTokenStore and TestLifecycle.
 	Tokens auth.ActionTokenStore
 	// AuditLog, if set, is checked by TestAuditLog.
-	AuditLog auth.AuditLog
+	AuditLog AuditStore
 	// Limiter, if set, is checked by TestLimiter. NewAuthenticator does
 	// not use it: each Authenticator it builds counts attempts on its own.
 	Limiter auth.Limiter
@@ -56,7 +56,7 @@ func TestStores(t *testing.T, st Stores) {
 		t.Run("RevocationStore", func(t *testing.T) { TestRevocationStore(t, st.Revocations) })
 	}
 	if st.AuditLog != nil {
-		t.Run("AuditLog", func(t *testing.T) { TestAuditLog(t, st.AuditLog, nil) })
+		t.Run("AuditLog", func(t *testing.T) { TestAuditLog(t, st.AuditLog) })
 	}
 	if st.Limiter != nil {
 		t.Run("Limiter", func(t *testing.T) { TestLimiter(t, st.Limiter) })

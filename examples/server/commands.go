@@ -83,8 +83,17 @@ func createAdmin(ctx context.Context, cfg *config, email, tenant, name string, g
 	}
 	defer db.Close()
 	defer st.Close()
-	events, auditLog, stopEvents := auditSinks(st, log)
-	defer stopEvents()
+	events, auditLog, stopEvents, err := auditSinks(st, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if serr := stopEvents(sctx); serr != nil {
+			log.Error("audit events not written", "error", serr)
+		}
+	}()
 	// CreateUser and CreateTenant issue no token: a throwaway key satisfies
 	// auth.New without touching KEY_FILE.
 	key, err := auth.GenerateKey(auth.EdDSA)

@@ -89,8 +89,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if stopMail != nil {
 		cleanup = append(cleanup, func(ctx context.Context) error { return within(ctx, stopMail) })
 	}
-	events, auditLog, stopEvents := auditSinks(st.sql, log)
-	cleanup = append(cleanup, func(ctx context.Context) error { return within(ctx, stopEvents) })
+	events, auditLog, stopEvents, err := auditSinks(st.sql, log)
+	if err != nil {
+		return err
+	}
+	cleanup = append(cleanup, stopEvents)
 
 	a, err := auth.New(auth.Config{
 		Keys:                 keys,
@@ -225,13 +228,17 @@ func ready(w http.ResponseWriter, r *http.Request, st *stores, log *slog.Logger,
 }
 
 // auditSinks returns where audit events go: to the log, and to the
-// auth_audit_events table through an AsyncSink, so that a slow database
-// never delays a login; the store also answers the administrators' GET
-// /api/v1/auth/audit-events. stop drains the queue: call it before
-// closing the store.
-func auditSinks(st *bunstore.Store, log *slog.Logger) (sink auth.EventSink, auditLog auth.AuditLog, stop func() error) {
-	async := auth.NewAsyncSink(st, 4096)
-	return auth.MultiSink{auth.SlogSink{Logger: log}, async}, st, async.Close
+// auth_audit_events table through an AsyncSink, which writes in batches
+// and retries while the database is unavailable, so that an outage of a
+// few seconds loses no event; the store also answers the administrators'
+// GET /api/v1/auth/audit-events. stop writes what is buffered (until its
+// context ends): call it before closing the store.
+func auditSinks(st *bunstore.Store, log *slog.Logger) (sink auth.EventSink, auditLog auth.AuditLog, stop func(context.Context) error, err error) {
+	async, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return auth.MultiSink{auth.SlogSink{Logger: log}, async}, st, async.Shutdown, nil
 }
 
 // reloadKeys installs the key set of the key file (after `keys rotate`, or

@@ -13,7 +13,13 @@ import (
 
 const (
 	auditCols   = "id, type, time, tenant_id, user_id, actor_id, session_id, ip, user_agent, reason"
-	auditInsert = "INSERT INTO auth_audit_events (" + auditCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	auditInsert = "INSERT INTO auth_audit_events (" + auditCols + ") VALUES "
+	auditRow    = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	auditFields = 10
+
+	// MaxAuditBatch bounds the events of one WriteEvents: 10,000 bind
+	// parameters, well under the limits of PostgreSQL and SQLite.
+	MaxAuditBatch = 1000
 
 	// DefaultAuditPageSize is the page size of AuditEvents for a zero
 	// EventQuery.Limit.
@@ -23,45 +29,65 @@ const (
 
 	// maxAuditField bounds each text field of a recorded event, in bytes.
 	maxAuditField = 1024
-	// recordTimeout bounds one Record.
-	recordTimeout = 5 * time.Second
 )
 
-// Record implements auth.EventSink: it inserts e into auth_audit_events
-// under a new UUIDv7 (time-ordered) ID, synchronously, in one INSERT. It
-// is a database round trip, so give the Store to Config.Events wrapped in
-// auth.NewAsyncSink (which records on a goroutine of its own and never
-// makes a flow wait), and unwrapped as Config.AuditLog:
+// WriteEvents implements auth.EventWriter: it inserts the events into
+// auth_audit_events in one multi-row INSERT that skips the IDs already
+// stored (ON CONFLICT DO NOTHING), so a batch retried after a lost reply
+// is stored once. Give the Store to auth.NewAsyncSink, which batches and
+// retries, for Config.Events, and as Config.AuditLog for reading:
 //
-//	events := auth.NewAsyncSink(st, 1024)
-//	defer events.Close() // before st.Close: drains the queue
+//	events, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{})
+//	defer events.Shutdown(ctx) // before st.Close: writes what is buffered
 //	cfg := auth.Config{Events: events, AuditLog: st, ...}
 //
-// The insert ignores the cancellation of ctx (the action it records has
-// taken effect) and gives up after five seconds. A zero e.Time is
-// recorded as the Store's clock reads. Text is stored as valid UTF-8
-// without NUL bytes (invalid sequences become U+FFFD) and each field is
-// cut to 1 KiB. Record never panics and returns nothing: an event that
-// cannot be stored is logged, at Error level, with its type and the cause.
-func (s *Store) Record(ctx context.Context, e auth.Event) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		s.log.ErrorContext(ctx, "bunstore: audit event not recorded", "event", string(e.Type), "error", err)
-		return
+// An event without an ID is stored under a new UUIDv7; a zero Time is the
+// Store's clock. Text is stored as valid UTF-8 without NUL bytes (invalid
+// sequences become U+FFFD) and each field is cut to 1 KiB. At most
+// MaxAuditBatch events per call. Errors: auth.ErrInvalidInput (an ID that
+// is not a canonical UUID, too many events), or errors wrapping
+// auth.ErrUnavailable or a context error, after which the whole batch may
+// be written again.
+func (s *Store) WriteEvents(ctx context.Context, events []auth.Event) error {
+	if len(events) == 0 {
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	at := e.Time
-	if at.IsZero() {
-		at = s.now()
+	if len(events) > MaxAuditBatch {
+		return auth.ErrInvalidInput
 	}
-	_, err = s.db.ExecContext(ctx, auditInsert, id.String(), auditText(string(e.Type)), s.at(at),
-		auditID(e.TenantID), auditID(e.UserID), auditID(e.ActorID), auditID(e.SessionID),
-		auditText(e.IP), auditText(e.UserAgent), auditText(e.Reason))
-	if err != nil {
-		err = s.fail(ctx, "Record", err) // logs the cause
-		s.log.ErrorContext(ctx, "bunstore: audit event not recorded", "event", string(e.Type), "id", id.String(), "error", err)
+	var q strings.Builder
+	q.Grow(len(auditInsert) + len(events)*len(auditRow) + 32)
+	q.WriteString(auditInsert)
+	args := make([]any, 0, len(events)*auditFields)
+	for i, e := range events {
+		id := e.ID
+		switch {
+		case id == "":
+			u, err := uuid.NewV7()
+			if err != nil {
+				return s.fail(ctx, "WriteEvents", err)
+			}
+			id = u.String()
+		case !auth.ValidID(id):
+			return auth.ErrInvalidInput
+		}
+		at := e.Time
+		if at.IsZero() {
+			at = s.now()
+		}
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString(auditRow)
+		args = append(args, id, auditText(string(e.Type)), s.at(at),
+			auditID(e.TenantID), auditID(e.UserID), auditID(e.ActorID), auditID(e.SessionID),
+			auditText(e.IP), auditText(e.UserAgent), auditText(e.Reason))
 	}
+	q.WriteString(" ON CONFLICT (id) DO NOTHING")
+	if _, err := s.db.ExecContext(ctx, q.String(), args...); err != nil {
+		return s.fail(ctx, "WriteEvents", err)
+	}
+	return nil
 }
 
 // AuditEvents implements auth.AuditLog: in one query it returns up to
@@ -77,12 +103,12 @@ func (s *Store) Record(ctx context.Context, e auth.Event) {
 // Each filter has an index; with q.UserID the subject and actor matches
 // are read as two ordered index ranges of at most q.Limit rows each, so a
 // page costs the same however long the user's history.
-func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.StoredEvent, error) {
+func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.Event, error) {
 	if q.Before != "" && !auth.ValidID(q.Before) {
 		return nil, auth.ErrInvalidInput
 	}
 	if q.TenantID == "" {
-		return []auth.StoredEvent{}, nil
+		return []auth.Event{}, nil
 	}
 	query, args := s.auditQuery(q)
 	rows, err := s.db.QueryContext(ctx, query, args...)
@@ -90,9 +116,9 @@ func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.Stor
 		return nil, s.fail(ctx, "AuditEvents", err)
 	}
 	defer rows.Close()
-	out := []auth.StoredEvent{}
+	out := []auth.Event{}
 	for rows.Next() {
-		var e auth.StoredEvent
+		var e auth.Event
 		var typ string
 		if err := rows.Scan(&e.ID, &typ, timeDest{&e.Time}, strDest{&e.TenantID}, strDest{&e.UserID}, strDest{&e.ActorID},
 			strDest{&e.SessionID}, &e.IP, &e.UserAgent, &e.Reason); err != nil {
@@ -108,7 +134,7 @@ func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.Stor
 }
 
 // auditQuery builds the query of AuditEvents. Filter values are
-// normalised as Record stores them, so an event is found by the values it
+// normalised as WriteEvents stores them, so an event is found by the values it
 // was recorded with.
 func (s *Store) auditQuery(q auth.EventQuery) (string, []any) {
 	limit := q.Limit
@@ -155,7 +181,7 @@ func (s *Store) auditQuery(q auth.EventQuery) (string, []any) {
 	return query, all
 }
 
-// auditText returns s as Record stores it: valid UTF-8 (invalid sequences
+// auditText returns s as WriteEvents stores it: valid UTF-8 (invalid sequences
 // and NUL bytes, which neither database keeps in text, become U+FFFD) of
 // at most maxAuditField bytes, cut at a character boundary.
 func auditText(s string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -93,18 +94,30 @@ func BenchmarkRevoked(b *testing.B) {
 	}
 }
 
-func BenchmarkRecord(b *testing.B) {
+// BenchmarkWriteEvents writes batches of 1 and of 256 events (one
+// statement each); compare ns/event.
+func BenchmarkWriteEvents(b *testing.B) {
 	st := benchStore(b)
 	ctx := context.Background()
-	e := auth.Event{
-		Type: auth.EventLoginSucceeded, TenantID: auth.DefaultTenantID, UserID: uuid.Must(uuid.NewV7()).String(),
-		SessionID: uuid.Must(uuid.NewV7()).String(), IP: "203.0.113.7",
-		UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		e.Time = time.Now()
-		st.Record(ctx, e)
+	for _, n := range []int{1, 256} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			es := make([]auth.Event, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range es {
+					es[i] = auth.Event{
+						ID: uuid.Must(uuid.NewV7()).String(), Type: auth.EventLoginSucceeded, Time: time.Now(),
+						TenantID: auth.DefaultTenantID, UserID: uuid.Must(uuid.NewV7()).String(),
+						SessionID: uuid.Must(uuid.NewV7()).String(), IP: "203.0.113.7",
+						UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+					}
+				}
+				if err := st.WriteEvents(ctx, es); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+		})
 	}
 }
 
@@ -122,14 +135,19 @@ func BenchmarkAuditEvents(b *testing.B) {
 	types := []auth.EventType{auth.EventLoginSucceeded, auth.EventLoginFailed, auth.EventTokenRefreshed, auth.EventLogout,
 		auth.EventPasswordChanged, auth.EventRoleChanged, auth.EventSessionRevoked, auth.EventEmailVerified}
 	start := time.Now().Add(-3000 * time.Minute)
+	var batch []auth.Event
 	for i := range 3000 {
 		e := auth.Event{Type: types[i%len(types)], Time: start.Add(time.Duration(i) * time.Minute), TenantID: tenant,
 			UserID: users[i%len(users)], IP: "203.0.113.7", UserAgent: "Mozilla/5.0"}
 		if i%50 == 0 {
 			e.ActorID = admin
 		}
-		st.Record(ctx, e)
+		if batch = append(batch, e); len(batch) == bunstore.MaxAuditBatch {
+			require.NoError(b, st.WriteEvents(ctx, batch))
+			batch = batch[:0]
+		}
 	}
+	require.NoError(b, st.WriteEvents(ctx, batch))
 	_, err := pg.Open(b).ExecContext(ctx, "ANALYZE auth_audit_events")
 	require.NoError(b, err)
 	first, err := st.AuditEvents(ctx, auth.EventQuery{TenantID: tenant, Limit: 51})

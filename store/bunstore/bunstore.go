@@ -12,8 +12,9 @@
 //	st, err := bunstore.New(db)
 //	if err != nil { ... }
 //	defer st.Close()
-//	events := auth.NewAsyncSink(st, 1024) // Record is a database write
-//	defer events.Close()                  // drains the queue; before st.Close
+//	events, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{}) // batches, retries
+//	if err != nil { ... }
+//	defer events.Shutdown(ctx) // writes what is buffered; before st.Close
 //	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st,
 //		Tokens: st, Notifier: mailer, Events: events, AuditLog: st})
 //
@@ -43,12 +44,13 @@
 //
 // # Audit log
 //
-// Record inserts one row per event, synchronously: wrap the Store in
-// auth.NewAsyncSink for Config.Events, and give it unwrapped as
-// Config.AuditLog. Each event gets a UUIDv7 ID when it is recorded, so IDs
-// follow recording order and serve as the paging cursor of AuditEvents,
-// which answers every filter of auth.EventQuery from an index in one
-// query. Record never fails a flow: an event it cannot store is logged.
+// WriteEvents inserts a batch of events in one statement, skipping IDs
+// already stored: give the Store to auth.NewAsyncSink (which batches,
+// retries while the database is unavailable and counts what it drops) for
+// Config.Events, and as Config.AuditLog. Events carry the UUIDv7 ID they
+// were emitted with, so IDs follow emission order and serve as the paging
+// cursor of AuditEvents, which answers every filter of auth.EventQuery
+// from an index in one query.
 //
 // # PostgreSQL
 //
@@ -138,6 +140,7 @@ var (
 	_ auth.Sweeper          = (*Store)(nil)
 	_ auth.ActionTokenStore = (*Store)(nil)
 	_ auth.AuditLog         = (*Store)(nil)
+	_ auth.EventWriter      = (*Store)(nil)
 )
 
 // DefaultSweepInterval is how often the janitor sweeps unless
@@ -164,7 +167,7 @@ func WithSweepInterval(d time.Duration) Option { return func(s *Store) { s.sweep
 func WithAuditRetention(d time.Duration) Option { return func(s *Store) { s.retention = max(d, 0) } }
 
 // WithClock sets the clock used by the janitor, by Revoked to ignore
-// expired entries and by Record for an event without a time; it must be
+// expired entries and by WriteEvents for an event without a time; it must be
 // safe for concurrent use. Default: time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) {
@@ -185,8 +188,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // Store implements auth.UserStore, auth.TenantStore, auth.SessionStore,
-// auth.RevocationStore, auth.ActionTokenStore, auth.AuditLog and
-// auth.Sweeper over a *bun.DB. It is safe for concurrent use.
+// auth.RevocationStore, auth.ActionTokenStore, auth.AuditLog,
+// auth.EventWriter and auth.Sweeper over a *bun.DB. It is safe for concurrent use.
 type Store struct {
 	db         *bun.DB
 	sqlite     bool

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/internal/faultnet"
@@ -243,6 +244,22 @@ func (unsupported) Name() dialect.Name { return dialect.MySQL }
 // soon as PostgreSQL is reachable again.
 func TestPostgresOutage(t *testing.T) {
 	ctx := context.Background()
+	st, db, proxy := proxiedStore(t)
+	authtest.TestOutage(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Tokens: st}, nil, &authtest.Outage{
+		Down: func(*testing.T) { proxy.Cut() },
+		Up: func(t *testing.T) {
+			proxy.Restore()
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			require.NoError(t, db.PingContext(ctx))
+		},
+	})
+}
+
+// proxiedStore returns a migrated store whose connections to PostgreSQL
+// pass through a fault proxy.
+func proxiedStore(t *testing.T) (*bunstore.Store, *bun.DB, *faultnet.Proxy) {
+	ctx := context.Background()
 	require.NoError(t, migrate.Up(ctx, pg.Open(t), migrate.WithLogger(dbtest.Logger())))
 	u, err := url.Parse(dbtest.PostgresURL())
 	require.NoError(t, err)
@@ -255,14 +272,51 @@ func TestPostgresOutage(t *testing.T) {
 	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
+	return st, db, proxy
+}
 
-	authtest.TestOutage(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Tokens: st}, nil, &authtest.Outage{
-		Down: func(*testing.T) { proxy.Cut() },
-		Up: func(t *testing.T) {
-			proxy.Restore()
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			require.NoError(t, db.PingContext(ctx))
-		},
-	})
+// TestPostgresAuditOutage cuts the audit store off PostgreSQL while an
+// Authenticator records events through an AsyncSink: the flows answer
+// without waiting on the outage, and once PostgreSQL is reachable again
+// every event is in the table exactly once.
+func TestPostgresAuditOutage(t *testing.T) {
+	ctx := context.Background()
+	st, _, proxy := proxiedStore(t)
+	sink, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{MaxBackoff: 100 * time.Millisecond, Logger: dbtest.Logger()})
+	require.NoError(t, err)
+	direct, err := bunstore.New(pg.Open(t), bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
+	require.NoError(t, err)
+	defer direct.Close()
+	var ids []string
+	tenant := uuid.NewString()
+	record := func(n int) {
+		for range n {
+			e := auth.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: auth.EventLoginSucceeded, Time: time.Now(), TenantID: tenant, UserID: uuid.NewString()}
+			ids = append(ids, e.ID)
+			sink.Record(ctx, e)
+		}
+	}
+	record(20)
+	proxy.Cut()
+	start := time.Now()
+	record(200)
+	require.Less(t, time.Since(start), 10*time.Second, "flows do not wait on a failing audit store")
+	time.Sleep(300 * time.Millisecond) // a few failed retries
+	proxy.Restore()
+	record(20)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, sink.Shutdown(sctx))
+	require.Zero(t, sink.Dropped())
+
+	got, err := direct.AuditEvents(ctx, auth.EventQuery{TenantID: tenant, Limit: bunstore.MaxAuditPageSize})
+	require.NoError(t, err)
+	seen := map[string]int{}
+	for _, e := range got {
+		seen[e.ID]++
+	}
+	require.Len(t, seen, len(ids))
+	for _, id := range ids {
+		require.Equal(t, 1, seen[id], "event %s stored exactly once", id)
+	}
 }

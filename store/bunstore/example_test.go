@@ -77,11 +77,16 @@ func ExampleStore_AuditEvents() {
 	}
 	defer st.Close()
 
-	events := auth.NewAsyncSink(st, 1024) // for auth.Config.Events
+	events, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{}) // for auth.Config.Events
+	if err != nil {
+		log.Fatal(err)
+	}
 	tenant, user := uuid.NewString(), uuid.NewString()
 	events.Record(ctx, auth.Event{Type: auth.EventLoginFailed, Time: time.Now(), TenantID: tenant, UserID: user, Reason: "invalid_credentials"})
 	events.Record(ctx, auth.Event{Type: auth.EventLoginSucceeded, Time: time.Now(), TenantID: tenant, UserID: user})
-	_ = events.Close() // waits until both are written
+	if err := events.Shutdown(ctx); err != nil { // writes what is buffered
+		log.Fatal(err)
+	}
 
 	page, err := st.AuditEvents(ctx, auth.EventQuery{TenantID: tenant, UserID: user, Limit: 10})
 	if err != nil {

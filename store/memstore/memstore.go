@@ -25,6 +25,7 @@ var (
 	_ auth.Limiter          = (*Store)(nil)
 	_ auth.ActionTokenStore = (*Store)(nil)
 	_ auth.AuditLog         = (*Store)(nil)
+	_ auth.EventWriter      = (*Store)(nil)
 )
 
 // Option configures a Store.
@@ -60,7 +61,8 @@ type Store struct {
 	limits *ratelimit.Table
 
 	amu      sync.RWMutex
-	audit    []auth.StoredEvent // ring, oldest overwritten
+	audit    []auth.Event // ring, oldest overwritten
+	auditIDs map[string]struct{}
 	auditCap int
 	auditN   int // events ever recorded
 
@@ -87,6 +89,7 @@ func New(opts ...Option) *Store {
 		revoked:    map[revKey]auth.Revocation{},
 		sweepEvery: time.Minute,
 		auditCap:   10000,
+		auditIDs:   map[string]struct{}{},
 		now:        time.Now,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -602,22 +605,48 @@ func (s *Store) DeleteActionTokens(ctx context.Context, userID string, purpose a
 	return nil
 }
 
-// Record implements auth.EventSink: it keeps the event, dropping the
-// oldest beyond the audit capacity.
+// Record implements auth.EventSink: it keeps the event (under a new
+// UUIDv7 if it has no ID), dropping the oldest beyond the audit capacity.
 func (s *Store) Record(_ context.Context, e auth.Event) {
-	se := auth.StoredEvent{ID: uuid.Must(uuid.NewV7()).String(), Event: e}
 	s.amu.Lock()
 	defer s.amu.Unlock()
+	s.keepEvent(e)
+}
+
+// WriteEvents implements auth.EventWriter: it keeps each event whose ID it
+// does not hold yet.
+func (s *Store) WriteEvents(ctx context.Context, events []auth.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	for _, e := range events {
+		s.keepEvent(e)
+	}
+	return nil
+}
+
+func (s *Store) keepEvent(e auth.Event) {
+	if e.ID == "" {
+		e.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	if _, dup := s.auditIDs[e.ID]; dup {
+		return
+	}
+	s.auditIDs[e.ID] = struct{}{}
 	if len(s.audit) < s.auditCap {
-		s.audit = append(s.audit, se)
+		s.audit = append(s.audit, e)
 	} else {
-		s.audit[s.auditN%s.auditCap] = se
+		i := s.auditN % s.auditCap
+		delete(s.auditIDs, s.audit[i].ID)
+		s.audit[i] = e
 	}
 	s.auditN++
 }
 
 // AuditEvents implements auth.AuditLog.
-func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.StoredEvent, error) {
+func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -627,7 +656,7 @@ func (s *Store) AuditEvents(ctx context.Context, q auth.EventQuery) ([]auth.Stor
 	}
 	s.amu.RLock()
 	defer s.amu.RUnlock()
-	var out []auth.StoredEvent
+	var out []auth.Event
 	for i := range len(s.audit) {
 		// Walk newest first.
 		e := s.audit[((s.auditN-1-i)%s.auditCap+s.auditCap)%s.auditCap]

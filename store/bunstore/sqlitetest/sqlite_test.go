@@ -62,7 +62,7 @@ func TestSingleConnection(t *testing.T) {
 	authtest.TestUserStore(t, stores)
 	authtest.TestSessionStore(t, stores)
 	authtest.TestActionTokenStore(t, stores)
-	authtest.TestAuditLog(t, st, nil)
+	authtest.TestAuditLog(t, st)
 }
 
 func TestForeignKeysRequired(t *testing.T) {

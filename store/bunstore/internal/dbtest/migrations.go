@@ -85,7 +85,7 @@ func Migrations(t *testing.T, fresh func(t testing.TB) Opener) {
 		now := time.Now()
 		require.NoError(t, bs.CreateSession(ctx, newSession(u, now)))
 		require.NoError(t, bs.CreateActionToken(ctx, &auth.ActionToken{Hash: hash(u.ID), Purpose: auth.PurposeVerifyEmail, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
-		bs.Record(ctx, auth.Event{Type: auth.EventUserRegistered, Time: now, TenantID: u.TenantID, UserID: u.ID})
+		require.NoError(t, bs.WriteEvents(ctx, []auth.Event{{Type: auth.EventUserRegistered, Time: now, TenantID: u.TenantID, UserID: u.ID}}))
 		evs, err := bs.AuditEvents(ctx, auth.EventQuery{TenantID: u.TenantID})
 		require.NoError(t, err)
 		require.Len(t, evs, 1)
