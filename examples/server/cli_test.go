@@ -16,7 +16,7 @@ func TestCommandLine(t *testing.T) {
 	require.Equal(t, 0, code)
 	for _, name := range []string{
 		"LISTEN_ADDR", "DATABASE_URL", "REDIS_URL", "REDIS_ADDRS", "REDIS_PASSWORD", "REDIS_PREFIX", "REDIS_TIMEOUT",
-		"KEY_FILE", "AUTH_ISSUER", "AUTH_AUDIENCE", "ACCESS_TTL", "TRUSTED_PROXIES", "COOKIES",
+		"KEY_FILE", "AUTH_ISSUER", "AUTH_AUDIENCE", "ACCESS_TTL", "SESSION_TTL", "SESSION_IDLE_TTL", "TRUSTED_PROXIES", "COOKIES",
 		"ENUMERATION_SAFE_REGISTRATION", "REQUIRE_VERIFIED_EMAIL", "PUBLIC_URL", "SMTP_ADDR", "SMTP_USERNAME",
 		"SMTP_PASSWORD", "SMTP_FROM", "SMTP_IMPLICIT_TLS", "SMTP_INSECURE_SKIP_TLS", "MAIL_DIR", "LOG_LEVEL",
 		"LOG_FORMAT", "OTEL_EXPORTER", "SHUTDOWN_TIMEOUT", "AUTH_ADMIN_PASSWORD", `default "127.0.0.1:8080"`,
@@ -33,6 +33,9 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{name: "bad duration from the environment", env: map[string]string{"ACCESS_TTL": "forever"}, want: "ACCESS_TTL (-access-ttl)"},
 		{name: "bad duration from a flag", args: []string{"-access-ttl", "1s"}, want: "ACCESS_TTL (-access-ttl)"},
+		{name: "session shorter than its idle time", env: map[string]string{"SESSION_TTL": "2h", "SESSION_IDLE_TTL": "3h"}, want: "SESSION_IDLE_TTL must not exceed SESSION_TTL"},
+		{name: "session shorter than an access token", env: map[string]string{"SESSION_TTL": "1h", "SESSION_IDLE_TTL": "1h", "ACCESS_TTL": "2h"}, want: "ACCESS_TTL must not exceed SESSION_TTL"},
+		{name: "session too short", args: []string{"-session-ttl", "10m"}, want: "SESSION_TTL (-session-ttl)"},
 		{name: "flag overrides the environment", env: map[string]string{"LOG_LEVEL": "debug"}, args: []string{"-log-level", "loud"}, want: `LOG_LEVEL (-log-level): "loud"`},
 		{name: "database URL", env: map[string]string{"DATABASE_URL": "mysql://root:hunter2@db/app"}, want: "DATABASE_URL", secret: "hunter2"},
 		{name: "redis URL", env: map[string]string{"REDIS_URL": "http://user:hunter2@redis"}, want: "REDIS_URL", secret: "hunter2"},

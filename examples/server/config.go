@@ -33,6 +33,8 @@ type config struct {
 	Issuer          string        // AUTH_ISSUER
 	Audience        string        // AUTH_AUDIENCE
 	AccessTTL       time.Duration // ACCESS_TTL
+	SessionTTL      time.Duration // SESSION_TTL
+	SessionIdleTTL  time.Duration // SESSION_IDLE_TTL
 	TrustedProxies  []netip.Prefix
 	Cookies         bool   // COOKIES
 	EnumerationSafe bool   // ENUMERATION_SAFE_REGISTRATION
@@ -111,6 +113,10 @@ func (c *config) settings() []setting {
 		{env: "AUTH_AUDIENCE", flag: "audience", set: str(&c.Audience), usage: `"aud" of access tokens; empty: the issuer`},
 		{env: "ACCESS_TTL", flag: "access-ttl", def: "15m", set: duration(&c.AccessTTL, time.Minute, 24*time.Hour),
 			usage: "lifetime of access tokens (1m to 24h); also how long a rotated key keeps verifying"},
+		{env: "SESSION_TTL", flag: "session-ttl", def: "720h", set: duration(&c.SessionTTL, time.Hour, 366*24*time.Hour),
+			usage: "absolute lifetime of a session (1h to 8784h), after which its owner signs in again however often it was refreshed"},
+		{env: "SESSION_IDLE_TTL", flag: "session-idle-ttl", def: "168h", set: duration(&c.SessionIdleTTL, 5*time.Minute, 366*24*time.Hour),
+			usage: "a session not refreshed for this long ends (5m to 8784h, at most SESSION_TTL)"},
 		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", set: proxies(&c.TrustedProxies),
 			usage: "comma-separated addresses or CIDRs of your reverse proxies, whose X-Forwarded-For is believed; empty: none"},
 		{env: "COOKIES", flag: "cookies", isBool: true, def: "false", set: boolean(&c.Cookies),
@@ -199,6 +205,10 @@ func (c *config) validate() error {
 	switch {
 	case c.RedisURL != "" && len(c.RedisAddrs) > 0:
 		return errors.New("set REDIS_URL or REDIS_ADDRS, not both")
+	case c.SessionIdleTTL > c.SessionTTL:
+		return errors.New("SESSION_IDLE_TTL must not exceed SESSION_TTL")
+	case c.AccessTTL > c.SessionTTL:
+		return errors.New("ACCESS_TTL must not exceed SESSION_TTL")
 	case c.RedisPassword != "" && len(c.RedisAddrs) == 0:
 		return errors.New("REDIS_PASSWORD is only for REDIS_ADDRS; put the password of REDIS_URL in the URL")
 	case c.SMTP.Addr != "" && c.MailDir != "":

@@ -36,6 +36,7 @@ func TestSQLite(t *testing.T) {
 		"REQUIRE_VERIFIED_EMAIL": "true",
 		"TRUSTED_PROXIES":        "127.0.0.1",
 		"LOG_LEVEL":              "debug",
+		"SESSION_IDLE_TTL":       "90m",
 	}
 	srv := startServer(t, bin, dir, env)
 	w := &world{t: t, bin: bin, dir: dir, env: env, base: srv.base, mail: dirMailbox{mailDir}, used: map[string]bool{}}
@@ -78,6 +79,18 @@ func TestSQLite(t *testing.T) {
 		})
 		login := c.expect(200, "POST", "/api/v1/auth/login", "", map[string]any{"email": "admin@example.com", "password": adminPassword})
 		newKID := kid(t, login["access_token"].(string))
+
+		// SESSION_IDLE_TTL sets the idle lifetime of new sessions.
+		sessions := c.expect(200, "GET", "/api/v1/auth/sessions", login["access_token"].(string), nil)
+		var idle time.Time
+		for _, raw := range sessions["sessions"].([]any) {
+			if s := raw.(map[string]any); s["current"] == true {
+				var err error
+				idle, err = time.Parse(time.RFC3339Nano, s["idle_expires_at"].(string))
+				require.NoError(t, err)
+			}
+		}
+		require.WithinDuration(t, time.Now().Add(90*time.Minute), idle, time.Minute)
 		require.NotEqual(t, oldKID, newKID)
 		c.expect(200, "GET", "/api/v1/auth/me", st.adminAccess, nil)
 		srv.stop(t)

@@ -108,6 +108,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		Issuer:               cfg.Issuer,
 		Audience:             cfg.Audience,
 		AccessTTL:            cfg.AccessTTL,
+		SessionTTL:           cfg.SessionTTL,
+		SessionIdleTTL:       cfg.SessionIdleTTL,
 		Events:               events,
 		AuditLog:             auditLog,
 		TracerProvider:       tel.tracerProvider(),
