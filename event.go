@@ -110,21 +110,6 @@ func safeRecord(ctx context.Context, sink EventSink, e Event, log *slog.Logger) 
 	sink.Record(ctx, e)
 }
 
-type clientKey struct{}
-
-// NewClientContext returns a copy of ctx carrying the client of the current
-// request; events and sessions created under it record its IP and user
-// agent. The middleware package sets it.
-func NewClientContext(ctx context.Context, c ClientInfo) context.Context {
-	return context.WithValue(ctx, clientKey{}, c)
-}
-
-// ClientFromContext returns the client stored by NewClientContext.
-func ClientFromContext(ctx context.Context) (ClientInfo, bool) {
-	c, ok := ctx.Value(clientKey{}).(ClientInfo)
-	return c, ok
-}
-
 // emit completes e from the context (time, client, actor) and records it.
 func (a *Authenticator) emit(ctx context.Context, e Event) {
 	a.tel.recordEvent(ctx, e)

@@ -2,115 +2,8 @@ package auth
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
-	"log/slog"
-	"time"
 )
-
-// Purpose says what an ActionToken may be used for.
-type Purpose string
-
-// Purposes of action tokens.
-const (
-	PurposeVerifyEmail   Purpose = "verify_email"
-	PurposeResetPassword Purpose = "reset_password"
-	PurposeChangeEmail   Purpose = "change_email"
-)
-
-// ActionToken is a single-use, expiring token sent by e-mail to verify an
-// address, reset a password or confirm a new address. Only the SHA-256 of
-// the token is stored.
-type ActionToken struct {
-	Hash    []byte
-	Purpose Purpose
-	// UserID is the user the token acts on; empty for the decoy tokens
-	// written for unknown addresses, which can never be consumed.
-	UserID string
-	// Email is the address the token was sent to: the user's address, or
-	// the new one for PurposeChangeEmail.
-	Email     string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-}
-
-// ActionTokenStore persists action tokens. Implementations must be safe for
-// concurrent use; memstore and bunstore implement it.
-type ActionTokenStore interface {
-	// CreateActionToken inserts t.
-	CreateActionToken(ctx context.Context, t *ActionToken) error
-	// ActionToken returns the token with the given purpose and hash if it
-	// has not expired at now, without consuming it; otherwise
-	// ErrInvalidToken.
-	ActionToken(ctx context.Context, purpose Purpose, hash []byte, now time.Time) (*ActionToken, error)
-	// ConsumeActionToken atomically deletes and returns the token with the
-	// given purpose and hash if it has not expired at now: of concurrent
-	// calls exactly one succeeds. Otherwise ErrInvalidToken.
-	ConsumeActionToken(ctx context.Context, purpose Purpose, hash []byte, now time.Time) (*ActionToken, error)
-	// DeleteActionTokens deletes every token of the user with the purpose.
-	DeleteActionTokens(ctx context.Context, userID string, purpose Purpose) error
-}
-
-// MessageKind says which message a Notifier should send.
-type MessageKind string
-
-// Message kinds.
-const (
-	// MessageVerifyEmail carries a token that verifies the address.
-	MessageVerifyEmail MessageKind = "verify_email"
-	// MessageResetPassword carries a token that sets a new password.
-	MessageResetPassword MessageKind = "reset_password"
-	// MessageChangeEmail, sent to the new address, carries a token that
-	// confirms the change.
-	MessageChangeEmail MessageKind = "change_email"
-	// MessageEmailChangeRequested tells the current address that a change
-	// to another address was requested. No token.
-	MessageEmailChangeRequested MessageKind = "email_change_requested"
-	// MessagePasswordChanged tells the user their password was changed or
-	// reset. No token.
-	MessagePasswordChanged MessageKind = "password_changed"
-	// MessageAccountExists tells the owner of an address that someone tried
-	// to register it again (the enumeration-safe answer to a taken email).
-	// No token.
-	MessageAccountExists MessageKind = "account_exists"
-)
-
-// Message is what a Notifier delivers. Token is a secret: put it in the
-// fragment of a link (https://app.example/reset#token=...), which browsers
-// never send to servers or in Referer headers, and never log it.
-type Message struct {
-	Kind      MessageKind
-	To        string
-	UserID    string
-	TenantID  string
-	Token     string
-	ExpiresAt time.Time
-}
-
-// LogValue implements slog.LogValuer: a logged Message shows its kind,
-// user and expiry, never its token or address.
-func (m Message) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("kind", string(m.Kind)), slog.String("user", m.UserID), slog.Time("expires", m.ExpiresAt))
-}
-
-// Notifier delivers account messages, usually by e-mail. Notify should
-// hand the message to a queue and return at once: a flow that answers the
-// same whether or not an account exists (password reset) must not take
-// longer when a message is sent. An error is logged and, for flows the
-// user is waiting on (verification, e-mail change), returned.
-type Notifier interface {
-	Notify(ctx context.Context, m Message) error
-}
-
-// LogNotifier logs that a message would be sent, without its token or
-// address: a placeholder for development when no mail is configured.
-type LogNotifier struct{ Logger *slog.Logger }
-
-// Notify implements Notifier.
-func (n LogNotifier) Notify(ctx context.Context, m Message) error {
-	n.Logger.InfoContext(ctx, "auth: message not sent (LogNotifier)", "kind", string(m.Kind), "user", m.UserID, "expires", m.ExpiresAt)
-	return nil
-}
 
 // ErrNotConfigured is returned by a flow whose optional dependency is
 // missing: Config.Tokens and Config.Notifier for the account-lifecycle
@@ -123,49 +16,6 @@ func (a *Authenticator) lifecycleReady() error {
 	}
 	return nil
 }
-
-// newActionToken creates, stores and returns a token for u.
-func (a *Authenticator) newActionToken(ctx context.Context, p Purpose, userID, email string, ttl time.Duration) (string, time.Time, error) {
-	tok, hash, err := newRefreshToken()
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	now := a.now().UTC()
-	t := &ActionToken{Hash: hash, Purpose: p, UserID: userID, Email: email, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := a.tokens.CreateActionToken(ctx, t); err != nil {
-		return "", time.Time{}, err
-	}
-	return tok, t.ExpiresAt, nil
-}
-
-// lookupActionToken returns the live token and its user, or ErrInvalidToken.
-func (a *Authenticator) lookupActionToken(ctx context.Context, p Purpose, token string) (*ActionToken, *User, error) {
-	hash, ok := hashRefreshToken(token)
-	if !ok {
-		return nil, nil, errActionToken
-	}
-	t, err := a.tokens.ActionToken(ctx, p, hash, a.now().UTC())
-	if err != nil {
-		return nil, nil, err
-	}
-	if t.UserID == "" || subtle.ConstantTimeCompare(t.Hash, hash) != 1 {
-		return nil, nil, errActionToken
-	}
-	u, err := a.users.User(ctx, t.UserID)
-	if errors.Is(err, ErrUserNotFound) {
-		return nil, nil, errActionToken
-	}
-	return t, u, err
-}
-
-// consumeActionToken burns the token looked up before; losing a race to
-// another use is ErrInvalidToken.
-func (a *Authenticator) consumeActionToken(ctx context.Context, t *ActionToken) error {
-	_, err := a.tokens.ConsumeActionToken(ctx, t.Purpose, t.Hash, a.now().UTC())
-	return err
-}
-
-var errActionToken = invalidToken("unknown, used or expired action token")
 
 // RequestVerification sends the user a message with a token that verifies
 // their email address (valid Config.VerifyTTL; a new request replaces older
@@ -477,28 +327,4 @@ func (a *Authenticator) ConfirmEmailChange(ctx context.Context, token string) (_
 	}
 	a.emit(ctx, Event{Type: EventEmailChanged, UserID: u.ID, TenantID: u.TenantID})
 	return u, nil
-}
-
-// deleteActionTokens deletes every pending action token of the user, of
-// every purpose.
-func (a *Authenticator) deleteActionTokens(ctx context.Context, userID string) error {
-	if a.tokens == nil {
-		return nil
-	}
-	for _, p := range []Purpose{PurposeVerifyEmail, PurposeResetPassword, PurposeChangeEmail} {
-		if err := a.tokens.DeleteActionTokens(ctx, userID, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// notifyQuietly sends a notice whose failure must not fail the flow.
-func (a *Authenticator) notifyQuietly(ctx context.Context, m Message) {
-	if a.notifier == nil {
-		return
-	}
-	if err := a.notifier.Notify(ctx, m); err != nil {
-		a.log.WarnContext(ctx, "auth: notice not sent", "kind", string(m.Kind), "user", m.UserID, "error", err)
-	}
 }

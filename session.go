@@ -2,7 +2,11 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Session is one login: a family of refresh tokens, each replacing the one
@@ -87,91 +91,164 @@ type SessionStore interface {
 	RevokeSessions(ctx context.Context, r SessionRevocation) ([]string, error)
 }
 
-// RevocationKind says what a deny-list entry revokes.
-type RevocationKind uint8
-
-// Kinds of deny-list entries.
-const (
-	// RevokeToken revokes one access token by its jti.
-	RevokeToken RevocationKind = iota + 1
-	// RevokeSession revokes every access token carrying the session ID.
-	RevokeSession
-	// RevokeUser revokes every access token of the user issued at or
-	// before the entry's time (a cutoff that only moves forward).
-	RevokeUser
-)
-
-// Valid reports whether r can be stored: a known kind, a non-empty ID,
-// and non-zero At and ExpiresAt.
-func (r Revocation) Valid() bool {
-	return r.Kind >= RevokeToken && r.Kind <= RevokeUser && r.ID != "" && !r.At.IsZero() && !r.ExpiresAt.IsZero()
+// TokenPair is what Login and Refresh return.
+type TokenPair struct {
+	AccessToken string `json:"access_token"`
+	// TokenType is always "Bearer".
+	TokenType string `json:"token_type"`
+	// IssuedAt is when the pair was issued, by the Authenticator's clock;
+	// ExpiresAt.Sub(IssuedAt) is the access token's lifetime.
+	IssuedAt time.Time `json:"issued_at"`
+	// ExpiresAt is when the access token expires.
+	ExpiresAt time.Time `json:"expires_at"`
+	// RefreshToken is the new refresh token. It is empty when Refresh
+	// answered a concurrent retry within the grace window: the client
+	// keeps the refresh token it already has (RFC 6749 §6).
+	RefreshToken string `json:"refresh_token,omitempty"`
+	// RefreshExpiresAt is when the session ends unless refreshed.
+	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+	// SessionID identifies the session for listing and revocation.
+	SessionID string `json:"session_id"`
 }
 
-// String returns "token", "session" or "user".
-func (k RevocationKind) String() string {
-	switch k {
-	case RevokeToken:
-		return "token"
-	case RevokeSession:
-		return "session"
-	case RevokeUser:
-		return "user"
+// issue creates the access token for a session of u and returns it with the
+// refresh token rt (empty when none was issued).
+func (a *Authenticator) issue(u *User, s *Session, now time.Time, rt string) (*TokenPair, error) {
+	now = now.Truncate(time.Millisecond)
+	c := &Claims{
+		UserID: u.ID, TenantID: u.TenantID, SessionID: s.ID, TokenID: uuid.NewString(), Role: u.Role,
+		Issuer: a.rules.issuer, Audience: []string{a.rules.audience},
+		IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(a.accessTTL),
 	}
-	return "unknown"
+	tok, err := signAccessToken(a.keys.Load().SigningKey(), c)
+	if err != nil {
+		return nil, fmt.Errorf("auth: signing access token: %w", err)
+	}
+	return &TokenPair{
+		AccessToken: tok, TokenType: "Bearer", IssuedAt: now, ExpiresAt: c.ExpiresAt, RefreshToken: rt,
+		RefreshExpiresAt: s.IdleExpiresAt, SessionID: s.ID,
+	}, nil
 }
 
-// Revocation is one deny-list entry.
-type Revocation struct {
-	Kind RevocationKind
-	ID   string
-	// At is the revocation time; for RevokeUser, the cutoff.
-	At time.Time
-	// ExpiresAt is when the entry may be forgotten: once every token it
-	// could match has expired.
-	ExpiresAt time.Time
+// createSession stores a new session of u and returns it with its refresh
+// token. No access token exists for it yet.
+func (a *Authenticator) createSession(ctx context.Context, u *User, client ClientInfo, now time.Time) (*Session, string, error) {
+	rt, hash, err := newRefreshToken()
+	if err != nil {
+		return nil, "", err
+	}
+	s := &Session{
+		ID: newID(), UserID: u.ID, TenantID: u.TenantID, RefreshHash: hash,
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(a.sessionTTL),
+		UserAgent: clientString(client.UserAgent, 512), IP: clientString(client.IP, 64),
+	}
+	s.IdleExpiresAt = minTime(now.Add(a.idleTTL), s.ExpiresAt)
+	if err := a.sessions.CreateSession(ctx, s); err != nil {
+		return nil, "", err
+	}
+	return s, rt, nil
 }
 
-// RevocationQuery names the three entries that can revoke one access token.
-type RevocationQuery struct {
-	TokenID   string
-	SessionID string
-	UserID    string
+// endSession revokes a session that never issued an access token.
+func (a *Authenticator) endSession(ctx context.Context, s *Session, now time.Time) error {
+	_, err := a.sessions.RevokeSessions(ctx, SessionRevocation{UserID: s.UserID, SessionID: s.ID, At: now})
+	return err
 }
 
-// RevocationStatus is the answer to a RevocationQuery.
-type RevocationStatus struct {
-	TokenRevoked   bool
-	SessionRevoked bool
-	// UserCutoff is zero or the latest RevokeUser time for the user.
-	UserCutoff time.Time
+// sessionUser loads the session's user and checks it may still be served,
+// revoking the session if not.
+func (a *Authenticator) sessionUser(ctx context.Context, s *Session, now time.Time) (*User, error) {
+	u, err := a.users.User(ctx, s.UserID)
+	if err == nil {
+		err = a.checkActive(ctx, u)
+	}
+	switch {
+	case err == nil:
+		return u, nil
+	case errors.Is(err, ErrUserNotFound), errors.Is(err, ErrUserInactive), errors.Is(err, ErrEmailNotVerified):
+		if rerr := a.revokeSessions(ctx, SessionRevocation{UserID: s.UserID, SessionID: s.ID, At: now}); rerr != nil {
+			return nil, rerr
+		}
+		if errors.Is(err, ErrUserNotFound) {
+			return nil, invalidRefresh
+		}
+	}
+	return nil, err
 }
 
-// Revokes reports whether the status revokes a token issued at iat, with
-// millisecond precision: a cutoff revokes tokens issued at or before it.
-func (s RevocationStatus) Revokes(iat time.Time) bool {
-	return s.TokenRevoked || s.SessionRevoked || (!s.UserCutoff.IsZero() && iat.UnixMilli() <= s.UserCutoff.UnixMilli())
+// Sessions returns the user's live sessions, newest first.
+func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]*Session, error) {
+	return a.sessions.ListSessions(ctx, userID, a.now().UTC())
 }
 
-// RevocationStore is the deny-list Authenticate consults on every request.
-// Implementations must be safe for concurrent use and should answer Revoked
-// without a network round trip in the common case (see store/redisstore).
-type RevocationStore interface {
-	// Revoke records r. For RevokeUser, a cutoff earlier than the stored
-	// one is ignored. Entries must be kept at least until r.ExpiresAt.
-	// Once Revoke returns, Revoked on the same store reports the entry
-	// (read your writes). An unknown kind, an empty ID, a zero ExpiresAt or
-	// a zero At is ErrInvalidInput. An unreachable store yields an error
-	// wrapping ErrUnavailable, never a false success.
-	Revoke(ctx context.Context, r Revocation) error
-	// Revoked returns the status of the three entries of q in one look-up.
-	// An unreachable store yields an error wrapping ErrUnavailable.
-	Revoked(ctx context.Context, q RevocationQuery) (RevocationStatus, error)
+// RevokeSession ends one of the user's sessions and its access tokens.
+// A session that is not the user's, or not live, is ErrSessionNotFound.
+func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID string) (err error) {
+	ctx, end := a.span(ctx, "auth.RevokeSession")
+	defer end(&err)
+	if !ValidID(sessionID) {
+		return ErrSessionNotFound
+	}
+	now := a.now().UTC()
+	ids, err := a.sessions.RevokeSessions(ctx, SessionRevocation{UserID: userID, SessionID: sessionID, At: now})
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return ErrSessionNotFound
+	}
+	if err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: sessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: userID, TenantID: a.tenantOf(ctx, userID), SessionID: sessionID})
+	return nil
 }
 
-// Sweeper is implemented by stores that delete expired sessions,
-// revocations and action tokens when asked (memstore and bunstore run it
-// periodically too).
-type Sweeper interface {
-	// Sweep deletes entries that ended before now and returns how many.
-	Sweep(ctx context.Context, now time.Time) (int, error)
+// RevokeOtherSessions ends every session of the user except keepSessionID
+// ("sign out other devices").
+func (a *Authenticator) RevokeOtherSessions(ctx context.Context, userID, keepSessionID string) (err error) {
+	ctx, end := a.span(ctx, "auth.RevokeOtherSessions")
+	defer end(&err)
+	if err := a.revokeSessions(ctx, SessionRevocation{UserID: userID, ExceptID: keepSessionID, At: a.now().UTC()}); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: userID, TenantID: a.tenantOf(ctx, userID), SessionID: keepSessionID, Reason: "all_others"})
+	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// Logout ends the session that issued c: its refresh token stops working
+// and its access tokens (including c's) are revoked. Logging out an
+// already-ended session succeeds.
+func (a *Authenticator) Logout(ctx context.Context, c *Claims) (err error) {
+	ctx, end := a.span(ctx, "auth.Logout")
+	defer end(&err)
+	now := a.now().UTC()
+	if err := a.revokeSessions(ctx, SessionRevocation{UserID: c.UserID, SessionID: c.SessionID, At: now}); err != nil {
+		return err
+	}
+	// The session may already be gone from the store; deny-list it anyway.
+	if err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: c.SessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventLogout, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})
+	return nil
+}
+
+// LogoutAll ends every session of the user and revokes every access token
+// issued to them until now.
+func (a *Authenticator) LogoutAll(ctx context.Context, userID string) (err error) {
+	ctx, end := a.span(ctx, "auth.LogoutAll")
+	defer end(&err)
+	if err := a.cutoff(ctx, userID, true); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventLogoutAll, UserID: userID, TenantID: a.tenantOf(ctx, userID)})
+	return nil
 }

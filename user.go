@@ -24,14 +24,6 @@ const (
 	RoleAdmin  Role = "admin"
 )
 
-// DefaultTenantID is the ID of the tenant that users join when they register
-// without naming one. Migrations create it; EnsureDefaultTenant creates it
-// on stores that have no migrations.
-const DefaultTenantID = "00000000-0000-0000-0000-000000000001"
-
-// DefaultTenantSlug is the slug of the default tenant.
-const DefaultTenantSlug = "default"
-
 // Limits on user fields, enforced before anything reaches a store.
 const (
 	MaxEmailBytes = 254 // RFC 5321 §4.5.3.1.3 path limit less the angle brackets
@@ -106,27 +98,6 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, tenantID, id string, upd UserUpdate) (*User, error)
 	// ListUsers returns up to q.Limit users matching q, ordered by ID.
 	ListUsers(ctx context.Context, q UserQuery) ([]*User, error)
-}
-
-// Tenant is an isolated group of users.
-type Tenant struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Slug      string    `json:"slug"`
-	Active    bool      `json:"active"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-// TenantStore persists tenants. Implementations must be safe for concurrent use.
-type TenantStore interface {
-	// CreateTenant inserts t, or returns ErrTenantTaken if its ID or slug is in use.
-	CreateTenant(ctx context.Context, t *Tenant) error
-	// Tenant returns the tenant with the given ID, or ErrTenantNotFound.
-	Tenant(ctx context.Context, id string) (*Tenant, error)
-	// TenantBySlug returns the tenant with the given slug, or
-	// ErrTenantNotFound.
-	TenantBySlug(ctx context.Context, slug string) (*Tenant, error)
 }
 
 // NormalizeEmail returns the canonical form of an email address: trimmed,

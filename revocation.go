@@ -1,0 +1,138 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// RevocationKind says what a deny-list entry revokes.
+type RevocationKind uint8
+
+// Kinds of deny-list entries.
+const (
+	// RevokeToken revokes one access token by its jti.
+	RevokeToken RevocationKind = iota + 1
+	// RevokeSession revokes every access token carrying the session ID.
+	RevokeSession
+	// RevokeUser revokes every access token of the user issued at or
+	// before the entry's time (a cutoff that only moves forward).
+	RevokeUser
+)
+
+// Valid reports whether r can be stored: a known kind, a non-empty ID,
+// and non-zero At and ExpiresAt.
+func (r Revocation) Valid() bool {
+	return r.Kind >= RevokeToken && r.Kind <= RevokeUser && r.ID != "" && !r.At.IsZero() && !r.ExpiresAt.IsZero()
+}
+
+// String returns "token", "session" or "user".
+func (k RevocationKind) String() string {
+	switch k {
+	case RevokeToken:
+		return "token"
+	case RevokeSession:
+		return "session"
+	case RevokeUser:
+		return "user"
+	}
+	return "unknown"
+}
+
+// Revocation is one deny-list entry.
+type Revocation struct {
+	Kind RevocationKind
+	ID   string
+	// At is the revocation time; for RevokeUser, the cutoff.
+	At time.Time
+	// ExpiresAt is when the entry may be forgotten: once every token it
+	// could match has expired.
+	ExpiresAt time.Time
+}
+
+// RevocationQuery names the three entries that can revoke one access token.
+type RevocationQuery struct {
+	TokenID   string
+	SessionID string
+	UserID    string
+}
+
+// RevocationStatus is the answer to a RevocationQuery.
+type RevocationStatus struct {
+	TokenRevoked   bool
+	SessionRevoked bool
+	// UserCutoff is zero or the latest RevokeUser time for the user.
+	UserCutoff time.Time
+}
+
+// Revokes reports whether the status revokes a token issued at iat, with
+// millisecond precision: a cutoff revokes tokens issued at or before it.
+func (s RevocationStatus) Revokes(iat time.Time) bool {
+	return s.TokenRevoked || s.SessionRevoked || (!s.UserCutoff.IsZero() && iat.UnixMilli() <= s.UserCutoff.UnixMilli())
+}
+
+// RevocationStore is the deny-list Authenticate consults on every request.
+// Implementations must be safe for concurrent use and should answer Revoked
+// without a network round trip in the common case (see store/redisstore).
+type RevocationStore interface {
+	// Revoke records r. For RevokeUser, a cutoff earlier than the stored
+	// one is ignored. Entries must be kept at least until r.ExpiresAt.
+	// Once Revoke returns, Revoked on the same store reports the entry
+	// (read your writes). An unknown kind, an empty ID, a zero ExpiresAt or
+	// a zero At is ErrInvalidInput. An unreachable store yields an error
+	// wrapping ErrUnavailable, never a false success.
+	Revoke(ctx context.Context, r Revocation) error
+	// Revoked returns the status of the three entries of q in one look-up.
+	// An unreachable store yields an error wrapping ErrUnavailable.
+	Revoked(ctx context.Context, q RevocationQuery) (RevocationStatus, error)
+}
+
+// Sweeper is implemented by stores that delete expired sessions,
+// revocations and action tokens when asked (memstore and bunstore run it
+// periodically too).
+type Sweeper interface {
+	// Sweep deletes entries that ended before now and returns how many.
+	Sweep(ctx context.Context, now time.Time) (int, error)
+}
+
+// revocationTTL is how long a session or user entry must outlive now: until
+// every access token it can match has expired.
+func (a *Authenticator) revocationTTL(now time.Time) time.Time {
+	return now.Add(a.accessTTL + a.rules.skew + time.Second)
+}
+
+// revokeSessions ends the selected sessions and deny-lists their access tokens.
+func (a *Authenticator) revokeSessions(ctx context.Context, r SessionRevocation) error {
+	ids, err := a.sessions.RevokeSessions(ctx, r)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: id, At: r.At, ExpiresAt: a.revocationTTL(r.At)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutoff revokes the user's access tokens issued until now and, with
+// sessions set, every session.
+func (a *Authenticator) cutoff(ctx context.Context, userID string, sessions bool) error {
+	now := a.now().UTC()
+	if sessions {
+		if _, err := a.sessions.RevokeSessions(ctx, SessionRevocation{UserID: userID, At: now}); err != nil {
+			return err
+		}
+	}
+	return a.revocations.Revoke(ctx, Revocation{Kind: RevokeUser, ID: userID, At: now, ExpiresAt: a.revocationTTL(now)})
+}
+
+// RevokeToken deny-lists a single access token until it expires.
+func (a *Authenticator) RevokeToken(ctx context.Context, c *Claims) (err error) {
+	ctx, end := a.span(ctx, "auth.RevokeToken")
+	defer end(&err)
+	err = a.revocations.Revoke(ctx, Revocation{Kind: RevokeToken, ID: c.TokenID, At: a.now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
+	if err == nil {
+		a.emit(ctx, Event{Type: EventTokenRevoked, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})
+	}
+	return err
+}
