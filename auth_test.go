@@ -37,6 +37,9 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"Config.DefaultRole", func(c *auth.Config) { c.DefaultRole = "owner" }},
 		{"Config.Limits.LoginPerAccount", func(c *auth.Config) { c.Limits.LoginPerAccount = auth.Limit{Burst: 3} }},
 		{"Config.Limits.LoginPerIP", func(c *auth.Config) { c.Limits.LoginPerIP = auth.Limit{Period: time.Minute} }},
+		{"Config.Limits.LoginPerIP", func(c *auth.Config) { // the first bad field, in field order, every run
+			c.Limits.ResetPerAccount, c.Limits.RefreshPerIP, c.Limits.LoginPerIP = auth.Limit{Burst: 1}, auth.Limit{Burst: 1}, auth.Limit{Burst: 1}
+		}},
 		{"Config.Skew", func(c *auth.Config) { c.Skew = time.Hour }},
 		{"Config.RefreshGrace", func(c *auth.Config) { c.RefreshGrace = time.Hour }},
 	}

@@ -63,13 +63,18 @@ type Limits struct {
 	ResetPerAccount Limit
 }
 
-// validate reports a Limit that is neither zero (default), off (negative
-// Burst) nor complete: a half-set limit must not silently turn a limit off.
+// validate reports the first Limit, in field order, that is neither zero
+// (default), off (negative Burst) nor complete: a half-set limit must not
+// silently turn a limit off.
 func (l Limits) validate() error {
-	for name, v := range map[string]Limit{
-		"LoginPerIP": l.LoginPerIP, "LoginPerAccount": l.LoginPerAccount, "RegisterPerIP": l.RegisterPerIP,
-		"RefreshPerIP": l.RefreshPerIP, "ResetPerIP": l.ResetPerIP, "ResetPerAccount": l.ResetPerAccount,
+	for _, f := range []struct {
+		name string
+		v    Limit
+	}{
+		{"LoginPerIP", l.LoginPerIP}, {"LoginPerAccount", l.LoginPerAccount}, {"RegisterPerIP", l.RegisterPerIP},
+		{"RefreshPerIP", l.RefreshPerIP}, {"ResetPerIP", l.ResetPerIP}, {"ResetPerAccount", l.ResetPerAccount},
 	} {
+		name, v := f.name, f.v
 		if v == (Limit{}) || v.Burst < 0 {
 			continue
 		}
