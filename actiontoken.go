@@ -56,9 +56,9 @@ func (a *Authenticator) newActionToken(ctx context.Context, p Purpose, userID, e
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	now := a.now().UTC()
+	now := a.cfg.Now().UTC()
 	t := &ActionToken{Hash: hash, Purpose: p, UserID: userID, Email: email, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := a.tokens.CreateActionToken(ctx, t); err != nil {
+	if err := a.cfg.Tokens.CreateActionToken(ctx, t); err != nil {
 		return "", time.Time{}, err
 	}
 	return tok, t.ExpiresAt, nil
@@ -70,14 +70,14 @@ func (a *Authenticator) lookupActionToken(ctx context.Context, p Purpose, token 
 	if !ok {
 		return nil, nil, errActionToken
 	}
-	t, err := a.tokens.ActionToken(ctx, p, hash, a.now().UTC())
+	t, err := a.cfg.Tokens.ActionToken(ctx, p, hash, a.cfg.Now().UTC())
 	if err != nil {
 		return nil, nil, err
 	}
 	if t.UserID == "" || subtle.ConstantTimeCompare(t.Hash, hash) != 1 {
 		return nil, nil, errActionToken
 	}
-	u, err := a.users.User(ctx, t.UserID)
+	u, err := a.cfg.Users.User(ctx, t.UserID)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil, nil, errActionToken
 	}
@@ -87,7 +87,7 @@ func (a *Authenticator) lookupActionToken(ctx context.Context, p Purpose, token 
 // consumeActionToken burns the token looked up before; losing a race to
 // another use is ErrInvalidToken.
 func (a *Authenticator) consumeActionToken(ctx context.Context, t *ActionToken) error {
-	_, err := a.tokens.ConsumeActionToken(ctx, t.Purpose, t.Hash, a.now().UTC())
+	_, err := a.cfg.Tokens.ConsumeActionToken(ctx, t.Purpose, t.Hash, a.cfg.Now().UTC())
 	return err
 }
 
@@ -96,11 +96,11 @@ var errActionToken = invalidToken("unknown, used or expired action token")
 // deleteActionTokens deletes every pending action token of the user, of
 // every purpose.
 func (a *Authenticator) deleteActionTokens(ctx context.Context, userID string) error {
-	if a.tokens == nil {
+	if a.cfg.Tokens == nil {
 		return nil
 	}
 	for _, p := range []Purpose{PurposeVerifyEmail, PurposeResetPassword, PurposeChangeEmail} {
-		if err := a.tokens.DeleteActionTokens(ctx, userID, p); err != nil {
+		if err := a.cfg.Tokens.DeleteActionTokens(ctx, userID, p); err != nil {
 			return err
 		}
 	}

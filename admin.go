@@ -10,7 +10,7 @@ func (a *Authenticator) tenantOf(ctx context.Context, userID string) string {
 	if c, ok := ClaimsFromContext(ctx); ok && c.UserID == userID {
 		return c.TenantID
 	}
-	if u, err := a.users.User(ctx, userID); err == nil {
+	if u, err := a.cfg.Users.User(ctx, userID); err == nil {
 		return u.TenantID
 	}
 	return ""
@@ -19,7 +19,7 @@ func (a *Authenticator) tenantOf(ctx context.Context, userID string) string {
 // CurrentUser returns the user an access token was issued to. It reads the
 // user store; ErrUserNotFound if the user was deleted.
 func (a *Authenticator) CurrentUser(ctx context.Context, c *Claims) (*User, error) {
-	u, err := a.users.User(ctx, c.UserID)
+	u, err := a.cfg.Users.User(ctx, c.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (a *Authenticator) User(ctx context.Context, tenantID, userID string) (*Use
 	if !ValidID(userID) {
 		return nil, ErrUserNotFound
 	}
-	u, err := a.users.User(ctx, userID)
+	u, err := a.cfg.Users.User(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -59,12 +59,12 @@ func (a *Authenticator) ListUsers(ctx context.Context, q UserQuery) ([]*User, st
 	if q.After != "" && !ValidID(q.After) {
 		return nil, "", ErrInvalidInput
 	}
-	if q.Role != "" && !slices.Contains(a.roles, q.Role) {
+	if q.Role != "" && !slices.Contains(a.cfg.Roles, q.Role) {
 		return nil, "", ErrInvalidRole
 	}
 	limit := q.Limit
 	q.Limit++ // one more tells whether there is a next page
-	users, err := a.users.ListUsers(ctx, q)
+	users, err := a.cfg.Users.ListUsers(ctx, q)
 	if err != nil {
 		return nil, "", err
 	}
@@ -94,15 +94,15 @@ func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string,
 	if !ValidID(userID) || tenantID == "" {
 		return nil, ErrUserNotFound
 	}
-	if upd.Role != nil && !slices.Contains(a.roles, *upd.Role) {
+	if upd.Role != nil && !slices.Contains(a.cfg.Roles, *upd.Role) {
 		return nil, ErrInvalidRole
 	}
 	before, err := a.User(ctx, tenantID, userID)
 	if err != nil {
 		return nil, err
 	}
-	now := a.now().UTC()
-	u, err := a.users.UpdateUser(ctx, tenantID, userID, UserUpdate{Role: upd.Role, Active: upd.Active, Verified: upd.Verified, At: now})
+	now := a.cfg.Now().UTC()
+	u, err := a.cfg.Users.UpdateUser(ctx, tenantID, userID, UserUpdate{Role: upd.Role, Active: upd.Active, Verified: upd.Verified, At: now})
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ type AuditLog interface {
 // Config.AuditLog (ErrNotConfigured otherwise); the query is always
 // scoped to q.TenantID. Errors: ErrInvalidInput for a bad limit or cursor.
 func (a *Authenticator) AuditEvents(ctx context.Context, q EventQuery) ([]Event, string, error) {
-	if a.audit == nil {
+	if a.cfg.AuditLog == nil {
 		return nil, "", ErrNotConfigured
 	}
 	if !ValidID(q.TenantID) {
@@ -53,7 +53,7 @@ func (a *Authenticator) AuditEvents(ctx context.Context, q EventQuery) ([]Event,
 	}
 	limit := q.Limit
 	q.Limit++
-	evs, err := a.audit.AuditEvents(ctx, q)
+	evs, err := a.cfg.AuditLog.AuditEvents(ctx, q)
 	if err != nil {
 		return nil, "", err
 	}

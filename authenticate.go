@@ -41,10 +41,10 @@ func (a *Authenticator) authenticate(ctx context.Context, token string) (*Claims
 	if err != nil {
 		return nil, err
 	}
-	st, err := a.revocations.Revoked(ctx, RevocationQuery{TokenID: c.TokenID, SessionID: c.SessionID, UserID: c.UserID})
+	st, err := a.cfg.Revocations.Revoked(ctx, RevocationQuery{TokenID: c.TokenID, SessionID: c.SessionID, UserID: c.UserID})
 	if err != nil {
-		if a.failOpen && errors.Is(err, ErrUnavailable) {
-			a.log.WarnContext(ctx, "auth: revocation store unavailable; accepting token (FailOpen)", "jti", c.TokenID)
+		if a.cfg.FailOpen && errors.Is(err, ErrUnavailable) {
+			a.cfg.Logger.WarnContext(ctx, "auth: revocation store unavailable; accepting token (FailOpen)", "jti", c.TokenID)
 			return c, nil
 		}
 		return nil, err
@@ -58,7 +58,7 @@ func (a *Authenticator) authenticate(ctx context.Context, token string) (*Claims
 // verify returns the claims of a well-formed, correctly signed, unexpired
 // access token, from the verified-token cache when possible.
 func (a *Authenticator) verify(ctx context.Context, token string) (*Claims, error) {
-	ks, now := a.keys.Load(), a.now()
+	ks, now := a.keys.Load(), a.cfg.Now()
 	if a.cache != nil && len(token) <= a.rules.maxBytes {
 		c, ok := a.cache.get(ks, token, now, a.rules.skew)
 		if a.tel.cache.Enabled(ctx) {

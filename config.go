@@ -125,155 +125,131 @@ type Config struct {
 // Authenticator runs every authentication flow over the configured stores.
 // It is safe for concurrent use.
 type Authenticator struct {
-	keys            atomic.Pointer[KeySet]
-	users           UserStore
-	tenants         TenantStore
-	sessions        SessionStore
-	revocations     RevocationStore
-	rules           tokenRules
-	cache           *tokenCache
-	accessTTL       time.Duration
-	idleTTL         time.Duration
-	sessionTTL      time.Duration
-	grace           time.Duration
-	roles           []Role
-	defaultRole     Role
-	policy          PasswordPolicy
-	hasher          *Hasher
-	limiter         Limiter
-	limits          Limits
-	events          EventSink
-	tel             *telemetry
-	audit           AuditLog
-	tokens          ActionTokenStore
-	notifier        Notifier
-	verifyTTL       time.Duration
-	resetTTL        time.Duration
-	requireVerified bool
-	failOpen        bool
-	now             func() time.Time
-	log             *slog.Logger
+	cfg   Config // validated, with every default filled in; never changed
+	keys  atomic.Pointer[KeySet]
+	rules tokenRules
+	cache *tokenCache
+	tel   *telemetry
 }
 
 // New returns an Authenticator for cfg, or an error naming the first missing
-// or invalid field.
+// or invalid field. The Authenticator keeps its own copy of cfg, with the
+// defaults filled in; changing cfg afterwards has no effect.
 func New(cfg Config) (*Authenticator, error) {
-	switch {
-	case cfg.Keys == nil:
-		return nil, errors.New("auth: Config.Keys is required")
-	case cfg.Users == nil:
-		return nil, errors.New("auth: Config.Users is required")
-	case cfg.Tenants == nil:
-		return nil, errors.New("auth: Config.Tenants is required")
-	case cfg.Sessions == nil:
-		return nil, errors.New("auth: Config.Sessions is required")
-	case cfg.Revocations == nil:
-		return nil, errors.New("auth: Config.Revocations is required")
-	}
-	a := &Authenticator{
-		users: cfg.Users, tenants: cfg.Tenants, sessions: cfg.Sessions, revocations: cfg.Revocations,
-		accessTTL:       orDefault(cfg.AccessTTL, 15*time.Minute),
-		idleTTL:         orDefault(cfg.SessionIdleTTL, 7*24*time.Hour),
-		sessionTTL:      orDefault(cfg.SessionTTL, 30*24*time.Hour),
-		grace:           orDefault(cfg.RefreshGrace, 10*time.Second),
-		policy:          cfg.Password.withDefaults(),
-		hasher:          cfg.Hasher,
-		limiter:         cfg.Limiter,
-		limits:          cfg.Limits.withDefaults(),
-		events:          cfg.Events,
-		audit:           cfg.AuditLog,
-		tokens:          cfg.Tokens,
-		notifier:        cfg.Notifier,
-		verifyTTL:       orDefault(cfg.VerifyTTL, 24*time.Hour),
-		resetTTL:        orDefault(cfg.ResetTTL, time.Hour),
-		requireVerified: cfg.RequireVerifiedEmail,
-		failOpen:        cfg.FailOpen,
-		now:             cfg.Now,
-		log:             cfg.Logger,
-	}
-	a.keys.Store(cfg.Keys)
-	a.rules = tokenRules{
-		issuer:   cfg.Issuer,
-		audience: cfg.Audience,
-		skew:     orDefault(cfg.Skew, 30*time.Second),
-		maxBytes: cfg.MaxTokenBytes,
-	}
-	if a.rules.issuer == "" {
-		a.rules.issuer = "auth"
-	}
-	if a.rules.audience == "" {
-		a.rules.audience = a.rules.issuer
-	}
-	if a.rules.maxBytes <= 0 {
-		a.rules.maxBytes = DefaultMaxTokenBytes
-	}
-	switch {
-	case cfg.TokenCacheSize == 0:
-		a.cache = newTokenCache(10000)
-	case cfg.TokenCacheSize > 0:
-		a.cache = newTokenCache(cfg.TokenCacheSize)
-	}
-	switch {
-	case cfg.AccessTTL < 0 || cfg.SessionIdleTTL < 0 || cfg.SessionTTL < 0:
-		return nil, errors.New("auth: Config.AccessTTL, SessionIdleTTL and SessionTTL must not be negative")
-	case a.idleTTL > a.sessionTTL:
-		return nil, errors.New("auth: Config.SessionIdleTTL must not exceed Config.SessionTTL")
-	case a.accessTTL > a.sessionTTL:
-		return nil, errors.New("auth: Config.AccessTTL must not exceed Config.SessionTTL")
-	case a.rules.skew > 5*time.Minute:
-		return nil, errors.New("auth: Config.Skew must not exceed 5 minutes")
-	case a.grace > time.Minute:
-		return nil, errors.New("auth: Config.RefreshGrace must not exceed a minute")
-	case a.verifyTTL <= 0 || a.resetTTL <= 0:
-		return nil, errors.New("auth: Config.VerifyTTL and Config.ResetTTL must be positive")
-	case a.rules.maxBytes < 512:
-		return nil, errors.New("auth: Config.MaxTokenBytes must be at least 512")
-	}
-	if err := cfg.Limits.validate(); err != nil {
+	cfg, err := cfg.normalize()
+	if err != nil {
 		return nil, err
 	}
-	a.policy.Words = slices.Clone(a.policy.Words)
-	a.roles = slices.Clone(cfg.Roles)
-	if len(a.roles) == 0 {
-		a.roles = []Role{RoleViewer, RoleEditor, RoleAdmin}
-	}
-	for i, r := range a.roles {
-		if r == "" || len(r) > 64 || slices.Index(a.roles, r) != i {
-			return nil, fmt.Errorf("auth: Config.Roles has an empty, overlong or duplicate role %q", r)
-		}
-	}
-	a.defaultRole = cfg.DefaultRole
-	if a.defaultRole == "" {
-		a.defaultRole = a.roles[0]
-	}
-	if !slices.Contains(a.roles, a.defaultRole) {
-		return nil, fmt.Errorf("auth: Config.DefaultRole %q is not in Config.Roles", a.defaultRole)
-	}
-	if a.hasher == nil {
-		h, err := NewHasher(HasherConfig{})
-		if err != nil {
-			return nil, err
-		}
-		a.hasher = h
-	}
-	if a.now == nil {
-		a.now = time.Now
-	}
-	if a.log == nil {
-		a.log = slog.Default()
-	}
-	if a.events == nil {
-		a.events = SlogSink{Logger: a.log}
+	a := &Authenticator{cfg: cfg}
+	a.keys.Store(cfg.Keys)
+	a.rules = tokenRules{issuer: cfg.Issuer, audience: cfg.Audience, skew: cfg.Skew, maxBytes: cfg.MaxTokenBytes}
+	if cfg.TokenCacheSize > 0 {
+		a.cache = newTokenCache(cfg.TokenCacheSize)
 	}
 	tel, err := newTelemetry(cfg.TracerProvider, cfg.MeterProvider)
 	if err != nil {
-		return nil, fmt.Errorf("auth: creating OpenTelemetry instruments: %w", err)
+		return nil, fmt.Errorf("auth: Config.TracerProvider or Config.MeterProvider: creating instruments: %w", err)
 	}
 	a.tel = tel
-	if a.limiter == nil {
-		a.limiter = localLimiter{ratelimit.New(1<<20, a.now)}
-	}
 	return a, nil
+}
+
+// normalize validates c and returns it with every zero field replaced by
+// its default, its slices cloned, and negative durations that mean "off"
+// set to zero. Fields are checked in declaration order, so the error names
+// the first bad one the same way on every run.
+func (c Config) normalize() (Config, error) {
+	switch {
+	case c.Keys == nil:
+		return c, errors.New("auth: Config.Keys is required")
+	case c.Users == nil:
+		return c, errors.New("auth: Config.Users is required")
+	case c.Tenants == nil:
+		return c, errors.New("auth: Config.Tenants is required")
+	case c.Sessions == nil:
+		return c, errors.New("auth: Config.Sessions is required")
+	case c.Revocations == nil:
+		return c, errors.New("auth: Config.Revocations is required")
+	case c.AccessTTL < 0 || c.SessionIdleTTL < 0 || c.SessionTTL < 0:
+		return c, errors.New("auth: Config.AccessTTL, SessionIdleTTL and SessionTTL must not be negative")
+	}
+	c.AccessTTL = orDefault(c.AccessTTL, 15*time.Minute)
+	c.SessionIdleTTL = orDefault(c.SessionIdleTTL, 7*24*time.Hour)
+	c.SessionTTL = orDefault(c.SessionTTL, 30*24*time.Hour)
+	c.RefreshGrace = orDefault(c.RefreshGrace, 10*time.Second)
+	c.Skew = orDefault(c.Skew, 30*time.Second)
+	c.VerifyTTL = orDefault(c.VerifyTTL, 24*time.Hour)
+	c.ResetTTL = orDefault(c.ResetTTL, time.Hour)
+	if c.Issuer == "" {
+		c.Issuer = "auth"
+	}
+	if c.Audience == "" {
+		c.Audience = c.Issuer
+	}
+	if c.MaxTokenBytes <= 0 {
+		c.MaxTokenBytes = DefaultMaxTokenBytes
+	}
+	switch {
+	case c.TokenCacheSize == 0:
+		c.TokenCacheSize = 10000
+	case c.TokenCacheSize < 0:
+		c.TokenCacheSize = -1
+	}
+	switch {
+	case c.SessionIdleTTL > c.SessionTTL:
+		return c, errors.New("auth: Config.SessionIdleTTL must not exceed Config.SessionTTL")
+	case c.AccessTTL > c.SessionTTL:
+		return c, errors.New("auth: Config.AccessTTL must not exceed Config.SessionTTL")
+	case c.Skew > 5*time.Minute:
+		return c, errors.New("auth: Config.Skew must not exceed 5 minutes")
+	case c.RefreshGrace > time.Minute:
+		return c, errors.New("auth: Config.RefreshGrace must not exceed a minute")
+	case c.VerifyTTL <= 0 || c.ResetTTL <= 0:
+		return c, errors.New("auth: Config.VerifyTTL and Config.ResetTTL must be positive")
+	case c.MaxTokenBytes < 512:
+		return c, errors.New("auth: Config.MaxTokenBytes must be at least 512")
+	}
+	if err := c.Limits.validate(); err != nil {
+		return c, err
+	}
+	c.Limits = c.Limits.withDefaults()
+	c.Password = c.Password.withDefaults()
+	c.Password.Words = slices.Clone(c.Password.Words)
+	c.Roles = slices.Clone(c.Roles)
+	if len(c.Roles) == 0 {
+		c.Roles = []Role{RoleViewer, RoleEditor, RoleAdmin}
+	}
+	for i, r := range c.Roles {
+		if r == "" || len(r) > 64 || slices.Index(c.Roles, r) != i {
+			return c, fmt.Errorf("auth: Config.Roles has an empty, overlong or duplicate role %q", r)
+		}
+	}
+	if c.DefaultRole == "" {
+		c.DefaultRole = c.Roles[0]
+	}
+	if !slices.Contains(c.Roles, c.DefaultRole) {
+		return c, fmt.Errorf("auth: Config.DefaultRole %q is not in Config.Roles", c.DefaultRole)
+	}
+	if c.Hasher == nil {
+		h, err := NewHasher(HasherConfig{})
+		if err != nil {
+			return c, err
+		}
+		c.Hasher = h
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Events == nil {
+		c.Events = SlogSink{Logger: c.Logger}
+	}
+	if c.Limiter == nil {
+		c.Limiter = localLimiter{ratelimit.New(1<<20, c.Now)}
+	}
+	return c, nil
 }
 
 // orDefault returns d for zero, zero for negative, and v otherwise.
@@ -304,14 +280,14 @@ func (a *Authenticator) SetKeys(ks *KeySet) error {
 }
 
 // Roles returns the role hierarchy, least privileged first.
-func (a *Authenticator) Roles() []Role { return slices.Clone(a.roles) }
+func (a *Authenticator) Roles() []Role { return slices.Clone(a.cfg.Roles) }
 
 // RoleAtLeast reports whether have is a known role ranked at or above want.
 // An unknown role is never enough.
 func (a *Authenticator) RoleAtLeast(have, want Role) bool {
-	h, w := slices.Index(a.roles, have), slices.Index(a.roles, want)
+	h, w := slices.Index(a.cfg.Roles, have), slices.Index(a.cfg.Roles, want)
 	return h >= 0 && w >= 0 && h >= w
 }
 
 // PasswordPolicy returns the effective password policy.
-func (a *Authenticator) PasswordPolicy() PasswordPolicy { return a.policy }
+func (a *Authenticator) PasswordPolicy() PasswordPolicy { return a.cfg.Password }

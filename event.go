@@ -113,7 +113,7 @@ func safeRecord(ctx context.Context, sink EventSink, e Event, log *slog.Logger) 
 // emit completes e from the context (time, client, actor) and records it.
 func (a *Authenticator) emit(ctx context.Context, e Event) {
 	a.tel.recordEvent(ctx, e)
-	e.ID, e.Time = newID(), a.now().UTC()
+	e.ID, e.Time = newID(), a.cfg.Now().UTC()
 	if c, ok := ClientFromContext(ctx); ok {
 		if e.IP == "" {
 			e.IP = c.IP
@@ -126,7 +126,7 @@ func (a *Authenticator) emit(ctx context.Context, e Event) {
 		e.ActorID = c.UserID
 	}
 	e.IP, e.UserAgent = clientString(e.IP, 64), clientString(e.UserAgent, 512)
-	safeRecord(ctx, a.events, e, a.log)
+	safeRecord(ctx, a.cfg.Events, e, a.cfg.Logger)
 }
 
 // NopSink discards events.

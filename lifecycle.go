@@ -11,7 +11,7 @@ import (
 var ErrNotConfigured = errors.New("auth: this feature is not configured")
 
 func (a *Authenticator) lifecycleReady() error {
-	if a.tokens == nil || a.notifier == nil {
+	if a.cfg.Tokens == nil || a.cfg.Notifier == nil {
 		return ErrNotConfigured
 	}
 	return nil
@@ -27,25 +27,25 @@ func (a *Authenticator) RequestVerification(ctx context.Context, userID string) 
 	if err := a.lifecycleReady(); err != nil {
 		return err
 	}
-	u, err := a.users.User(ctx, userID)
+	u, err := a.cfg.Users.User(ctx, userID)
 	if err != nil {
 		return err
 	}
 	if u.Verified {
 		return nil
 	}
-	if err := a.allow(ctx, "verify:acct:"+u.ID, a.limits.ResetPerAccount); err != nil {
+	if err := a.allow(ctx, "verify:acct:"+u.ID, a.cfg.Limits.ResetPerAccount); err != nil {
 		return err
 	}
-	defer func() { a.refund(ctx, "verify:acct:"+u.ID, a.limits.ResetPerAccount, err) }()
-	if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeVerifyEmail); err != nil {
+	defer func() { a.refund(ctx, "verify:acct:"+u.ID, a.cfg.Limits.ResetPerAccount, err) }()
+	if err := a.cfg.Tokens.DeleteActionTokens(ctx, u.ID, PurposeVerifyEmail); err != nil {
 		return err
 	}
-	tok, exp, err := a.newActionToken(ctx, PurposeVerifyEmail, u.ID, u.Email, a.verifyTTL)
+	tok, exp, err := a.newActionToken(ctx, PurposeVerifyEmail, u.ID, u.Email, a.cfg.VerifyTTL)
 	if err != nil {
 		return err
 	}
-	if err := a.notifier.Notify(ctx, Message{Kind: MessageVerifyEmail, To: u.Email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
+	if err := a.cfg.Notifier.Notify(ctx, Message{Kind: MessageVerifyEmail, To: u.Email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
 		return err
 	}
 	a.emit(ctx, Event{Type: EventVerificationRequest, UserID: u.ID, TenantID: u.TenantID})
@@ -71,8 +71,8 @@ func (a *Authenticator) VerifyEmail(ctx context.Context, token string) (_ *User,
 	if err := a.consumeActionToken(ctx, t); err != nil {
 		return nil, err
 	}
-	yes, now := true, a.now().UTC()
-	if u, err = a.users.UpdateUser(ctx, "", u.ID, UserUpdate{Verified: &yes, At: now}); err != nil {
+	yes, now := true, a.cfg.Now().UTC()
+	if u, err = a.cfg.Users.UpdateUser(ctx, "", u.ID, UserUpdate{Verified: &yes, At: now}); err != nil {
 		return nil, err
 	}
 	a.emit(ctx, Event{Type: EventEmailVerified, UserID: u.ID, TenantID: u.TenantID, Reason: "token"})
@@ -91,25 +91,25 @@ func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, 
 	if err := a.lifecycleReady(); err != nil {
 		return err
 	}
-	if err := a.allowIP(ctx, "reset", client.IP, a.limits.ResetPerIP); err != nil {
+	if err := a.allowIP(ctx, "reset", client.IP, a.cfg.Limits.ResetPerIP); err != nil {
 		a.emit(ctx, Event{Type: EventRateLimited, Reason: "reset_ip", IP: client.IP, UserAgent: client.UserAgent})
 		return err
 	}
-	if err := a.allow(ctx, "reset:acct:"+limitAccount(email), a.limits.ResetPerAccount); err != nil {
+	if err := a.allow(ctx, "reset:acct:"+limitAccount(email), a.cfg.Limits.ResetPerAccount); err != nil {
 		return err
 	}
-	defer func() { a.refund(ctx, "reset:acct:"+limitAccount(email), a.limits.ResetPerAccount, err) }()
+	defer func() { a.refund(ctx, "reset:acct:"+limitAccount(email), a.cfg.Limits.ResetPerAccount, err) }()
 	norm, err := NormalizeEmail(email)
 	var u *User
 	if err == nil {
-		u, err = a.users.UserByEmail(ctx, norm)
+		u, err = a.cfg.Users.UserByEmail(ctx, norm)
 		if err != nil && !errors.Is(err, ErrUserNotFound) {
 			return err
 		}
 	}
 	if u == nil || !u.Active {
 		// Same store round trip as the real path; the decoy has no user.
-		if _, _, err := a.newActionToken(ctx, PurposeResetPassword, "", "", a.resetTTL); err != nil {
+		if _, _, err := a.newActionToken(ctx, PurposeResetPassword, "", "", a.cfg.ResetTTL); err != nil {
 			return err
 		}
 		ev := Event{Type: EventPasswordResetAsked, Reason: "unknown_user", IP: client.IP, UserAgent: client.UserAgent}
@@ -119,12 +119,12 @@ func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, 
 		a.emit(ctx, ev)
 		return nil
 	}
-	tok, exp, err := a.newActionToken(ctx, PurposeResetPassword, u.ID, u.Email, a.resetTTL)
+	tok, exp, err := a.newActionToken(ctx, PurposeResetPassword, u.ID, u.Email, a.cfg.ResetTTL)
 	if err != nil {
 		return err
 	}
-	if err := a.notifier.Notify(ctx, Message{Kind: MessageResetPassword, To: u.Email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
-		a.log.WarnContext(ctx, "auth: reset message not sent", "user", u.ID, "error", err)
+	if err := a.cfg.Notifier.Notify(ctx, Message{Kind: MessageResetPassword, To: u.Email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
+		a.cfg.Logger.WarnContext(ctx, "auth: reset message not sent", "user", u.ID, "error", err)
 	}
 	a.emit(ctx, Event{Type: EventPasswordResetAsked, UserID: u.ID, TenantID: u.TenantID, IP: client.IP, UserAgent: client.UserAgent})
 	return nil
@@ -155,18 +155,18 @@ func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword st
 	if !u.Active {
 		return ErrUserInactive
 	}
-	if err := a.policy.Check(newPassword, u.Email); err != nil {
+	if err := a.cfg.Password.Check(newPassword, u.Email); err != nil {
 		return err
 	}
-	hash, err := a.hasher.Hash(ctx, newPassword)
+	hash, err := a.cfg.Hasher.Hash(ctx, newPassword)
 	if err != nil {
 		return err
 	}
 	if err := a.consumeActionToken(ctx, t); err != nil {
 		return err
 	}
-	yes, now := true, a.now().UTC()
-	if _, err := a.users.UpdateUser(ctx, "", u.ID, UserUpdate{PasswordHash: &hash, Verified: &yes, At: now}); err != nil {
+	yes, now := true, a.cfg.Now().UTC()
+	if _, err := a.cfg.Users.UpdateUser(ctx, "", u.ID, UserUpdate{PasswordHash: &hash, Verified: &yes, At: now}); err != nil {
 		return err
 	}
 	// A pending e-mail change or older link must not outlive the recovery:
@@ -177,7 +177,7 @@ func (a *Authenticator) ResetPassword(ctx context.Context, token, newPassword st
 	if err := a.cutoff(ctx, u.ID, true); err != nil {
 		return err
 	}
-	if err := a.limiter.Reset(ctx, "login:acct:"+u.Email); err != nil {
+	if err := a.cfg.Limiter.Reset(ctx, "login:acct:"+u.Email); err != nil {
 		return err
 	}
 	a.notifyQuietly(ctx, Message{Kind: MessagePasswordChanged, To: u.Email, UserID: u.ID, TenantID: u.TenantID})
@@ -197,16 +197,16 @@ func (a *Authenticator) ChangePassword(ctx context.Context, c *Claims, current, 
 	if err != nil {
 		return err
 	}
-	if err := a.policy.Check(newPassword, u.Email); err != nil {
+	if err := a.cfg.Password.Check(newPassword, u.Email); err != nil {
 		return err
 	}
-	hash, err := a.hasher.Hash(ctx, newPassword)
+	hash, err := a.cfg.Hasher.Hash(ctx, newPassword)
 	if err != nil {
 		return err
 	}
-	now := a.now().UTC()
+	now := a.cfg.Now().UTC()
 	// Conditional on the hash just verified: a reset that landed meanwhile wins.
-	if _, err := a.users.UpdateUser(ctx, "", u.ID, UserUpdate{PasswordHash: &hash, IfPasswordHash: &u.PasswordHash, At: now}); err != nil {
+	if _, err := a.cfg.Users.UpdateUser(ctx, "", u.ID, UserUpdate{PasswordHash: &hash, IfPasswordHash: &u.PasswordHash, At: now}); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return ErrInvalidCredentials
 		}
@@ -231,11 +231,11 @@ func (a *Authenticator) reauthenticate(ctx context.Context, c *Claims, password 
 		return nil, err
 	}
 	key := "login:acct:" + u.Email
-	if err := a.allow(ctx, key, a.limits.LoginPerAccount); err != nil {
+	if err := a.allow(ctx, key, a.cfg.Limits.LoginPerAccount); err != nil {
 		return nil, err
 	}
-	defer func() { a.refund(ctx, key, a.limits.LoginPerAccount, err) }()
-	ok, _, err := a.hasher.Verify(ctx, password, u.PasswordHash)
+	defer func() { a.refund(ctx, key, a.cfg.Limits.LoginPerAccount, err) }()
+	ok, _, err := a.cfg.Hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil && !errors.Is(err, errMalformedHash) {
 		return nil, err
 	}
@@ -246,7 +246,7 @@ func (a *Authenticator) reauthenticate(ctx context.Context, c *Claims, password 
 	if !u.Active {
 		return nil, ErrUserInactive
 	}
-	return u, a.limiter.Reset(ctx, key)
+	return u, a.cfg.Limiter.Reset(ctx, key)
 }
 
 // RequestEmailChange starts moving the user of c to newEmail: after the
@@ -270,27 +270,27 @@ func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, passw
 	}
 	// Limit before revealing anything: otherwise a signed-in user could
 	// probe which addresses are registered without bound.
-	if err := a.allow(ctx, "change:acct:"+u.ID, a.limits.ResetPerAccount); err != nil {
+	if err := a.allow(ctx, "change:acct:"+u.ID, a.cfg.Limits.ResetPerAccount); err != nil {
 		return err
 	}
-	defer func() { a.refund(ctx, "change:acct:"+u.ID, a.limits.ResetPerAccount, err) }()
+	defer func() { a.refund(ctx, "change:acct:"+u.ID, a.cfg.Limits.ResetPerAccount, err) }()
 	if email == u.Email {
 		return ErrEmailTaken
 	}
-	if owner, err := a.users.UserByEmail(ctx, email); err == nil {
+	if owner, err := a.cfg.Users.UserByEmail(ctx, email); err == nil {
 		a.notifyQuietly(ctx, Message{Kind: MessageAccountExists, To: owner.Email, UserID: owner.ID, TenantID: owner.TenantID})
 		return ErrEmailTaken
 	} else if !errors.Is(err, ErrUserNotFound) {
 		return err
 	}
-	if err := a.tokens.DeleteActionTokens(ctx, u.ID, PurposeChangeEmail); err != nil {
+	if err := a.cfg.Tokens.DeleteActionTokens(ctx, u.ID, PurposeChangeEmail); err != nil {
 		return err
 	}
-	tok, exp, err := a.newActionToken(ctx, PurposeChangeEmail, u.ID, email, a.verifyTTL)
+	tok, exp, err := a.newActionToken(ctx, PurposeChangeEmail, u.ID, email, a.cfg.VerifyTTL)
 	if err != nil {
 		return err
 	}
-	if err := a.notifier.Notify(ctx, Message{Kind: MessageChangeEmail, To: email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
+	if err := a.cfg.Notifier.Notify(ctx, Message{Kind: MessageChangeEmail, To: email, UserID: u.ID, TenantID: u.TenantID, Token: tok, ExpiresAt: exp}); err != nil {
 		return err
 	}
 	a.notifyQuietly(ctx, Message{Kind: MessageEmailChangeRequested, To: u.Email, UserID: u.ID, TenantID: u.TenantID})
@@ -317,8 +317,8 @@ func (a *Authenticator) ConfirmEmailChange(ctx context.Context, token string) (_
 	if err := a.consumeActionToken(ctx, t); err != nil {
 		return nil, err
 	}
-	yes, now := true, a.now().UTC()
-	if u, err = a.users.UpdateUser(ctx, "", u.ID, UserUpdate{Email: &t.Email, Verified: &yes, At: now}); err != nil {
+	yes, now := true, a.cfg.Now().UTC()
+	if u, err = a.cfg.Users.UpdateUser(ctx, "", u.ID, UserUpdate{Email: &t.Email, Verified: &yes, At: now}); err != nil {
 		return nil, err
 	}
 	// Links sent to the old address stop working with it.

@@ -162,7 +162,7 @@ func (a *Authenticator) allow(ctx context.Context, key string, l Limit) error {
 	if !l.enabled() {
 		return nil
 	}
-	ok, retry, err := a.limiter.Allow(ctx, key, l)
+	ok, retry, err := a.cfg.Limiter.Allow(ctx, key, l)
 	if err != nil {
 		return err
 	}
@@ -186,8 +186,8 @@ func (a *Authenticator) refund(ctx context.Context, key string, l Limit, err err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refundTimeout)
 	defer cancel()
-	if rerr := a.limiter.Refund(ctx, key, l); rerr != nil {
-		a.log.WarnContext(ctx, "auth: rate limit refund failed", "error", rerr)
+	if rerr := a.cfg.Limiter.Refund(ctx, key, l); rerr != nil {
+		a.cfg.Logger.WarnContext(ctx, "auth: rate limit refund failed", "error", rerr)
 	}
 }
 
@@ -231,12 +231,12 @@ func (a *Authenticator) UnlockUser(ctx context.Context, tenantID, userID string)
 func (a *Authenticator) Unlock(ctx context.Context, email string) (err error) {
 	ctx, end := a.span(ctx, "auth.Unlock")
 	defer end(&err)
-	if err := a.limiter.Reset(ctx, "login:acct:"+limitAccount(email)); err != nil {
+	if err := a.cfg.Limiter.Reset(ctx, "login:acct:"+limitAccount(email)); err != nil {
 		return err
 	}
 	ev := Event{Type: EventUnlocked}
 	if e, err := NormalizeEmail(email); err == nil {
-		if u, err := a.users.UserByEmail(ctx, e); err == nil {
+		if u, err := a.cfg.Users.UserByEmail(ctx, e); err == nil {
 			ev.UserID, ev.TenantID = u.ID, u.TenantID
 		}
 	}

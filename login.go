@@ -47,39 +47,39 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 	fail := func(et EventType, why string, err error) (*TokenPair, *User, *User, EventType, string, error) {
 		return nil, nil, subject, et, why, err
 	}
-	if err := a.allowIP(ctx, "login", r.Client.IP, a.limits.LoginPerIP); err != nil {
+	if err := a.allowIP(ctx, "login", r.Client.IP, a.cfg.Limits.LoginPerIP); err != nil {
 		return fail(EventRateLimited, "login_ip", err)
 	}
 	email, emailErr := NormalizeEmail(r.Email)
 	acctKey := "login:acct:" + limitAccount(r.Email)
-	if err := a.allow(ctx, acctKey, a.limits.LoginPerAccount); err != nil {
+	if err := a.allow(ctx, acctKey, a.cfg.Limits.LoginPerAccount); err != nil {
 		if emailErr == nil && errors.Is(err, ErrRateLimited) {
-			subject, _ = a.users.UserByEmail(ctx, email) // for the audit record only
+			subject, _ = a.cfg.Users.UserByEmail(ctx, email) // for the audit record only
 		}
 		return fail(EventLoginLocked, "account", err)
 	}
 	defer func() {
 		if event == "" { // not judged: the store, the hasher or the request failed
-			a.refund(ctx, acctKey, a.limits.LoginPerAccount, err)
+			a.refund(ctx, acctKey, a.cfg.Limits.LoginPerAccount, err)
 		}
 	}()
 	if emailErr == nil {
-		subject, err = a.users.UserByEmail(ctx, email)
+		subject, err = a.cfg.Users.UserByEmail(ctx, email)
 		if err != nil && !errors.Is(err, ErrUserNotFound) {
 			return fail("", "", err)
 		}
 	}
 	if subject == nil {
-		if err := a.hasher.VerifyDummy(ctx, r.Password); err != nil {
+		if err := a.cfg.Hasher.VerifyDummy(ctx, r.Password); err != nil {
 			return fail("", "", err)
 		}
 		return fail(EventLoginFailed, "unknown_user", ErrInvalidCredentials)
 	}
-	ok, rehash, err := a.hasher.Verify(ctx, r.Password, subject.PasswordHash)
+	ok, rehash, err := a.cfg.Hasher.Verify(ctx, r.Password, subject.PasswordHash)
 	switch {
 	case errors.Is(err, errMalformedHash):
 		// Spend the work anyway: an unusable hash must not answer faster.
-		if err := a.hasher.VerifyDummy(ctx, r.Password); err != nil {
+		if err := a.cfg.Hasher.VerifyDummy(ctx, r.Password); err != nil {
 			return fail("", "", err)
 		}
 		return fail(EventLoginFailed, "unusable_hash", ErrInvalidCredentials)
@@ -91,20 +91,20 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 	if err := a.checkActive(ctx, subject); err != nil {
 		return fail(loginFailure(err))
 	}
-	if a.limits.LoginPerAccount.enabled() {
-		if err := a.limiter.Reset(ctx, acctKey); err != nil {
+	if a.cfg.Limits.LoginPerAccount.enabled() {
+		if err := a.cfg.Limiter.Reset(ctx, acctKey); err != nil {
 			return fail("", "", err)
 		}
 	}
 	var newHash *string
 	if rehash {
-		if h, err := a.hasher.Hash(ctx, r.Password); err == nil {
+		if h, err := a.cfg.Hasher.Hash(ctx, r.Password); err == nil {
 			newHash = &h
 		} else {
-			a.log.WarnContext(ctx, "auth: password rehash skipped", "user", subject.ID, "error", err)
+			a.cfg.Logger.WarnContext(ctx, "auth: password rehash skipped", "user", subject.ID, "error", err)
 		}
 	}
-	now := a.now().UTC()
+	now := a.cfg.Now().UTC()
 	s, rt, err := a.createSession(ctx, subject, r.Client, now)
 	if err != nil {
 		return fail("", "", err)
@@ -117,7 +117,7 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 	// update also keeps a rehash of the old password from overwriting a new
 	// one.
 	verified := subject.PasswordHash
-	u, err = a.users.UpdateUser(ctx, "", subject.ID, UserUpdate{LastLoginAt: &now, PasswordHash: newHash, IfPasswordHash: &verified, At: now})
+	u, err = a.cfg.Users.UpdateUser(ctx, "", subject.ID, UserUpdate{LastLoginAt: &now, PasswordHash: newHash, IfPasswordHash: &verified, At: now})
 	if err == nil {
 		err = a.checkActive(ctx, u)
 	}
@@ -131,7 +131,7 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 		}
 		return fail(loginFailure(err))
 	}
-	if pair, err = a.issue(u, s, a.now().UTC(), rt); err != nil {
+	if pair, err = a.issue(u, s, a.cfg.Now().UTC(), rt); err != nil {
 		return fail("", "", err)
 	}
 	reason = ""
@@ -157,10 +157,10 @@ func (a *Authenticator) checkActive(ctx context.Context, u *User) error {
 	if !u.Active {
 		return ErrUserInactive
 	}
-	if a.requireVerified && !u.Verified {
+	if a.cfg.RequireVerifiedEmail && !u.Verified {
 		return ErrEmailNotVerified
 	}
-	t, err := a.tenants.Tenant(ctx, u.TenantID)
+	t, err := a.cfg.Tenants.Tenant(ctx, u.TenantID)
 	if errors.Is(err, ErrTenantNotFound) || (err == nil && !t.Active) {
 		return ErrUserInactive
 	}

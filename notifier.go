@@ -69,10 +69,10 @@ func (n LogNotifier) Notify(ctx context.Context, m Message) error {
 
 // notifyQuietly sends a notice whose failure must not fail the flow.
 func (a *Authenticator) notifyQuietly(ctx context.Context, m Message) {
-	if a.notifier == nil {
+	if a.cfg.Notifier == nil {
 		return
 	}
-	if err := a.notifier.Notify(ctx, m); err != nil {
-		a.log.WarnContext(ctx, "auth: notice not sent", "kind", string(m.Kind), "user", m.UserID, "error", err)
+	if err := a.cfg.Notifier.Notify(ctx, m); err != nil {
+		a.cfg.Logger.WarnContext(ctx, "auth: notice not sent", "kind", string(m.Kind), "user", m.UserID, "error", err)
 	}
 }

@@ -25,7 +25,7 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 	ctx, end := a.span(ctx, "auth.Refresh")
 	defer end(&err)
 	ev := Event{IP: r.Client.IP, UserAgent: r.Client.UserAgent}
-	if err := a.allowIP(ctx, "refresh", r.Client.IP, a.limits.RefreshPerIP); err != nil {
+	if err := a.allowIP(ctx, "refresh", r.Client.IP, a.cfg.Limits.RefreshPerIP); err != nil {
 		ev.Type, ev.Reason = EventRateLimited, "refresh_ip"
 		a.emit(ctx, ev)
 		return nil, err
@@ -37,7 +37,7 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 		return nil, invalidRefresh
 	}
 	for attempt := 0; ; attempt++ {
-		s, err := a.sessions.SessionByRefreshHash(ctx, hash)
+		s, err := a.cfg.Sessions.SessionByRefreshHash(ctx, hash)
 		if errors.Is(err, ErrSessionNotFound) {
 			ev.Type, ev.Reason = EventRefreshFailed, "unknown_token"
 			a.emit(ctx, ev)
@@ -46,7 +46,7 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 		if err != nil {
 			return nil, err
 		}
-		now := a.now().UTC()
+		now := a.cfg.Now().UTC()
 		switch {
 		case !s.RevokedAt.IsZero():
 			ev.Type, ev.Reason, ev.UserID, ev.TenantID, ev.SessionID = EventRefreshFailed, "session_revoked", s.UserID, s.TenantID, s.ID
@@ -64,8 +64,8 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 			if err != nil {
 				return nil, err
 			}
-			s, err = a.sessions.RotateSession(ctx, s.ID, Rotation{
-				From: hash, To: newHash, At: now, IdleExpiresAt: minTime(now.Add(a.idleTTL), s.ExpiresAt),
+			s, err = a.cfg.Sessions.RotateSession(ctx, s.ID, Rotation{
+				From: hash, To: newHash, At: now, IdleExpiresAt: minTime(now.Add(a.cfg.SessionIdleTTL), s.ExpiresAt),
 			})
 			if errors.Is(err, ErrConflict) && attempt == 0 {
 				continue // lost a race with a concurrent refresh: now it is the previous token
@@ -85,7 +85,7 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 		// window; anything else is reuse.
 		ev.UserID, ev.TenantID, ev.SessionID = s.UserID, s.TenantID, s.ID
 		previous := len(s.PreviousHash) > 0 && subtle.ConstantTimeCompare(hash, s.PreviousHash) == 1
-		if previous && a.grace > 0 && now.Sub(s.RotatedAt) <= a.grace {
+		if previous && a.cfg.RefreshGrace > 0 && now.Sub(s.RotatedAt) <= a.cfg.RefreshGrace {
 			u, err := a.sessionUser(ctx, s, now)
 			if err != nil {
 				return nil, err

@@ -13,27 +13,27 @@ import (
 func (a *Authenticator) Register(ctx context.Context, r RegisterRequest) (_ *User, err error) {
 	ctx, end := a.span(ctx, "auth.Register")
 	defer end(&err)
-	if err := a.allowIP(ctx, "register", r.Client.IP, a.limits.RegisterPerIP); err != nil {
+	if err := a.allowIP(ctx, "register", r.Client.IP, a.cfg.Limits.RegisterPerIP); err != nil {
 		a.emit(ctx, Event{Type: EventRateLimited, Reason: "register_ip", IP: r.Client.IP, UserAgent: r.Client.UserAgent})
 		return nil, err
 	}
 	u, err := a.createUser(ctx, NewUser{
 		TenantID: r.TenantID, Email: r.Email, Password: r.Password, Name: r.Name, Meta: r.Meta,
-		Role: a.defaultRole,
+		Role: a.cfg.DefaultRole,
 	})
 	switch {
 	case err == nil:
 		a.emit(ctx, Event{Type: EventUserRegistered, UserID: u.ID, TenantID: u.TenantID, IP: r.Client.IP, UserAgent: r.Client.UserAgent})
 		if a.lifecycleReady() == nil {
 			if verr := a.RequestVerification(ctx, u.ID); verr != nil {
-				a.log.WarnContext(ctx, "auth: verification message not sent", "user", u.ID, "error", verr)
+				a.cfg.Logger.WarnContext(ctx, "auth: verification message not sent", "user", u.ID, "error", verr)
 			}
 		}
-	case errors.Is(err, ErrEmailTaken) && a.notifier != nil:
+	case errors.Is(err, ErrEmailTaken) && a.cfg.Notifier != nil:
 		// Tell the owner; an enumeration-safe HTTP answer hides it from the caller.
 		email, _ := NormalizeEmail(r.Email)
-		if a.allow(ctx, "exists:acct:"+email, a.limits.ResetPerAccount) == nil {
-			if owner, oerr := a.users.UserByEmail(ctx, email); oerr == nil {
+		if a.allow(ctx, "exists:acct:"+email, a.cfg.Limits.ResetPerAccount) == nil {
+			if owner, oerr := a.cfg.Users.UserByEmail(ctx, email); oerr == nil {
 				a.notifyQuietly(ctx, Message{Kind: MessageAccountExists, To: owner.Email, UserID: owner.ID, TenantID: owner.TenantID})
 			}
 		}
@@ -85,7 +85,7 @@ func (a *Authenticator) createUser(ctx context.Context, n NewUser) (*User, error
 	if err != nil {
 		return nil, err
 	}
-	if err := a.policy.Check(n.Password, email); err != nil {
+	if err := a.cfg.Password.Check(n.Password, email); err != nil {
 		return nil, err
 	}
 	name, err := validateName(n.Name)
@@ -98,9 +98,9 @@ func (a *Authenticator) createUser(ctx context.Context, n NewUser) (*User, error
 	}
 	role := n.Role
 	if role == "" {
-		role = a.defaultRole
+		role = a.cfg.DefaultRole
 	}
-	if !slices.Contains(a.roles, role) {
+	if !slices.Contains(a.cfg.Roles, role) {
 		return nil, ErrInvalidRole
 	}
 	tenantID := n.TenantID
@@ -110,23 +110,23 @@ func (a *Authenticator) createUser(ctx context.Context, n NewUser) (*User, error
 	if !ValidID(tenantID) {
 		return nil, ErrTenantNotFound
 	}
-	t, err := a.tenants.Tenant(ctx, tenantID)
+	t, err := a.cfg.Tenants.Tenant(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
 	if !t.Active {
 		return nil, ErrTenantNotFound
 	}
-	hash, err := a.hasher.Hash(ctx, n.Password)
+	hash, err := a.cfg.Hasher.Hash(ctx, n.Password)
 	if err != nil {
 		return nil, err
 	}
-	now := a.now().UTC()
+	now := a.cfg.Now().UTC()
 	u := &User{
 		ID: newID(), TenantID: tenantID, Email: email, PasswordHash: hash, Name: name, Role: role,
 		Active: true, Verified: n.Verified, CreatedAt: now, UpdatedAt: now, Meta: meta,
 	}
-	if err := a.users.CreateUser(ctx, u); err != nil {
+	if err := a.cfg.Users.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
 	return u, nil

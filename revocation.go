@@ -97,17 +97,17 @@ type Sweeper interface {
 // revocationTTL is how long a session or user entry must outlive now: until
 // every access token it can match has expired.
 func (a *Authenticator) revocationTTL(now time.Time) time.Time {
-	return now.Add(a.accessTTL + a.rules.skew + time.Second)
+	return now.Add(a.cfg.AccessTTL + a.rules.skew + time.Second)
 }
 
 // revokeSessions ends the selected sessions and deny-lists their access tokens.
 func (a *Authenticator) revokeSessions(ctx context.Context, r SessionRevocation) error {
-	ids, err := a.sessions.RevokeSessions(ctx, r)
+	ids, err := a.cfg.Sessions.RevokeSessions(ctx, r)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		if err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: id, At: r.At, ExpiresAt: a.revocationTTL(r.At)}); err != nil {
+		if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: id, At: r.At, ExpiresAt: a.revocationTTL(r.At)}); err != nil {
 			return err
 		}
 	}
@@ -117,20 +117,20 @@ func (a *Authenticator) revokeSessions(ctx context.Context, r SessionRevocation)
 // cutoff revokes the user's access tokens issued until now and, with
 // sessions set, every session.
 func (a *Authenticator) cutoff(ctx context.Context, userID string, sessions bool) error {
-	now := a.now().UTC()
+	now := a.cfg.Now().UTC()
 	if sessions {
-		if _, err := a.sessions.RevokeSessions(ctx, SessionRevocation{UserID: userID, At: now}); err != nil {
+		if _, err := a.cfg.Sessions.RevokeSessions(ctx, SessionRevocation{UserID: userID, At: now}); err != nil {
 			return err
 		}
 	}
-	return a.revocations.Revoke(ctx, Revocation{Kind: RevokeUser, ID: userID, At: now, ExpiresAt: a.revocationTTL(now)})
+	return a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeUser, ID: userID, At: now, ExpiresAt: a.revocationTTL(now)})
 }
 
 // RevokeToken deny-lists a single access token until it expires.
 func (a *Authenticator) RevokeToken(ctx context.Context, c *Claims) (err error) {
 	ctx, end := a.span(ctx, "auth.RevokeToken")
 	defer end(&err)
-	err = a.revocations.Revoke(ctx, Revocation{Kind: RevokeToken, ID: c.TokenID, At: a.now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
+	err = a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeToken, ID: c.TokenID, At: a.cfg.Now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
 	if err == nil {
 		a.emit(ctx, Event{Type: EventTokenRevoked, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})
 	}

@@ -118,7 +118,7 @@ func (a *Authenticator) issue(u *User, s *Session, now time.Time, rt string) (*T
 	c := &Claims{
 		UserID: u.ID, TenantID: u.TenantID, SessionID: s.ID, TokenID: uuid.NewString(), Role: u.Role,
 		Issuer: a.rules.issuer, Audience: []string{a.rules.audience},
-		IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(a.accessTTL),
+		IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(a.cfg.AccessTTL),
 	}
 	tok, err := signAccessToken(a.keys.Load().SigningKey(), c)
 	if err != nil {
@@ -139,11 +139,11 @@ func (a *Authenticator) createSession(ctx context.Context, u *User, client Clien
 	}
 	s := &Session{
 		ID: newID(), UserID: u.ID, TenantID: u.TenantID, RefreshHash: hash,
-		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(a.sessionTTL),
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(a.cfg.SessionTTL),
 		UserAgent: clientString(client.UserAgent, 512), IP: clientString(client.IP, 64),
 	}
-	s.IdleExpiresAt = minTime(now.Add(a.idleTTL), s.ExpiresAt)
-	if err := a.sessions.CreateSession(ctx, s); err != nil {
+	s.IdleExpiresAt = minTime(now.Add(a.cfg.SessionIdleTTL), s.ExpiresAt)
+	if err := a.cfg.Sessions.CreateSession(ctx, s); err != nil {
 		return nil, "", err
 	}
 	return s, rt, nil
@@ -151,14 +151,14 @@ func (a *Authenticator) createSession(ctx context.Context, u *User, client Clien
 
 // endSession revokes a session that never issued an access token.
 func (a *Authenticator) endSession(ctx context.Context, s *Session, now time.Time) error {
-	_, err := a.sessions.RevokeSessions(ctx, SessionRevocation{UserID: s.UserID, SessionID: s.ID, At: now})
+	_, err := a.cfg.Sessions.RevokeSessions(ctx, SessionRevocation{UserID: s.UserID, SessionID: s.ID, At: now})
 	return err
 }
 
 // sessionUser loads the session's user and checks it may still be served,
 // revoking the session if not.
 func (a *Authenticator) sessionUser(ctx context.Context, s *Session, now time.Time) (*User, error) {
-	u, err := a.users.User(ctx, s.UserID)
+	u, err := a.cfg.Users.User(ctx, s.UserID)
 	if err == nil {
 		err = a.checkActive(ctx, u)
 	}
@@ -178,7 +178,7 @@ func (a *Authenticator) sessionUser(ctx context.Context, s *Session, now time.Ti
 
 // Sessions returns the user's live sessions, newest first.
 func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]*Session, error) {
-	return a.sessions.ListSessions(ctx, userID, a.now().UTC())
+	return a.cfg.Sessions.ListSessions(ctx, userID, a.cfg.Now().UTC())
 }
 
 // RevokeSession ends one of the user's sessions and its access tokens.
@@ -189,15 +189,15 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 	if !ValidID(sessionID) {
 		return ErrSessionNotFound
 	}
-	now := a.now().UTC()
-	ids, err := a.sessions.RevokeSessions(ctx, SessionRevocation{UserID: userID, SessionID: sessionID, At: now})
+	now := a.cfg.Now().UTC()
+	ids, err := a.cfg.Sessions.RevokeSessions(ctx, SessionRevocation{UserID: userID, SessionID: sessionID, At: now})
 	if err != nil {
 		return err
 	}
 	if len(ids) == 0 {
 		return ErrSessionNotFound
 	}
-	if err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: sessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
+	if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: sessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
 		return err
 	}
 	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: userID, TenantID: a.tenantOf(ctx, userID), SessionID: sessionID})
@@ -209,7 +209,7 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 func (a *Authenticator) RevokeOtherSessions(ctx context.Context, userID, keepSessionID string) (err error) {
 	ctx, end := a.span(ctx, "auth.RevokeOtherSessions")
 	defer end(&err)
-	if err := a.revokeSessions(ctx, SessionRevocation{UserID: userID, ExceptID: keepSessionID, At: a.now().UTC()}); err != nil {
+	if err := a.revokeSessions(ctx, SessionRevocation{UserID: userID, ExceptID: keepSessionID, At: a.cfg.Now().UTC()}); err != nil {
 		return err
 	}
 	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: userID, TenantID: a.tenantOf(ctx, userID), SessionID: keepSessionID, Reason: "all_others"})
@@ -229,12 +229,12 @@ func minTime(a, b time.Time) time.Time {
 func (a *Authenticator) Logout(ctx context.Context, c *Claims) (err error) {
 	ctx, end := a.span(ctx, "auth.Logout")
 	defer end(&err)
-	now := a.now().UTC()
+	now := a.cfg.Now().UTC()
 	if err := a.revokeSessions(ctx, SessionRevocation{UserID: c.UserID, SessionID: c.SessionID, At: now}); err != nil {
 		return err
 	}
 	// The session may already be gone from the store; deny-list it anyway.
-	if err := a.revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: c.SessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
+	if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: c.SessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
 		return err
 	}
 	a.emit(ctx, Event{Type: EventLogout, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})

@@ -41,16 +41,16 @@ type TenantStore interface {
 func (a *Authenticator) EnsureDefaultTenant(ctx context.Context) (_ *Tenant, err error) {
 	ctx, end := a.span(ctx, "auth.EnsureDefaultTenant")
 	defer end(&err)
-	t, err := a.tenants.Tenant(ctx, DefaultTenantID)
+	t, err := a.cfg.Tenants.Tenant(ctx, DefaultTenantID)
 	if err == nil || !errors.Is(err, ErrTenantNotFound) {
 		return t, err
 	}
-	now := a.now().UTC()
+	now := a.cfg.Now().UTC()
 	t = &Tenant{ID: DefaultTenantID, Name: "Default", Slug: DefaultTenantSlug, Active: true, CreatedAt: now, UpdatedAt: now}
-	if err := a.tenants.CreateTenant(ctx, t); err != nil && !errors.Is(err, ErrTenantTaken) {
+	if err := a.cfg.Tenants.CreateTenant(ctx, t); err != nil && !errors.Is(err, ErrTenantTaken) {
 		return nil, err
 	}
-	return a.tenants.Tenant(ctx, DefaultTenantID)
+	return a.cfg.Tenants.Tenant(ctx, DefaultTenantID)
 }
 
 // CreateTenant creates an active tenant. The slug must be 1 to 63 lower-case
@@ -62,9 +62,9 @@ func (a *Authenticator) CreateTenant(ctx context.Context, name, slug string) (_ 
 	if err != nil || name == "" || !validSlug(slug) {
 		return nil, ErrInvalidInput
 	}
-	now := a.now().UTC()
+	now := a.cfg.Now().UTC()
 	t := &Tenant{ID: newID(), Name: name, Slug: slug, Active: true, CreatedAt: now, UpdatedAt: now}
-	if err := a.tenants.CreateTenant(ctx, t); err != nil {
+	if err := a.cfg.Tenants.CreateTenant(ctx, t); err != nil {
 		return nil, err
 	}
 	return t, nil
