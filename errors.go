@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"time"
+
+	"github.com/maestro-ml/auth/internal/errs"
 )
 
 // Sentinel errors. Every error returned by this package and by the stores in
@@ -50,32 +52,32 @@ var (
 	ErrInvalidToken = errors.New("auth: invalid token")
 	// ErrTokenExpired is returned for an access token past its exp, or a
 	// refresh token whose session reached its idle or absolute lifetime.
-	ErrTokenExpired = &tokenError{"auth: token expired"}
+	ErrTokenExpired = errs.Kind(ErrInvalidToken, "auth: token expired")
 	// ErrTokenRevoked is returned for an access token that was revoked,
 	// directly, through its session, or by a cutoff on its user.
-	ErrTokenRevoked = &tokenError{"auth: token revoked"}
+	ErrTokenRevoked = errs.Kind(ErrInvalidToken, "auth: token revoked")
 	// ErrRefreshReused is returned when a refresh token that was already
 	// rotated is presented again after the grace window. The whole session
 	// and every access token it issued are revoked (RFC 9700 §4.14.2).
-	ErrRefreshReused = &tokenError{"auth: refresh token reused; session revoked"}
+	ErrRefreshReused = errs.Kind(ErrInvalidToken, "auth: refresh token reused; session revoked")
 
 	// ErrPasswordPolicy is the parent of every password policy rejection;
 	// the specific errors below say why.
 	ErrPasswordPolicy = errors.New("auth: password rejected by policy")
 	// ErrPasswordTooShort: fewer characters than PasswordPolicy.MinLength.
-	ErrPasswordTooShort = &policyError{"auth: password is too short"}
+	ErrPasswordTooShort = errs.Kind(ErrPasswordPolicy, "auth: password is too short")
 	// ErrPasswordTooLong: more than PasswordPolicy.MaxLength characters or
 	// more than MaxPasswordBytes bytes.
-	ErrPasswordTooLong = &policyError{"auth: password is too long"}
+	ErrPasswordTooLong = errs.Kind(ErrPasswordPolicy, "auth: password is too long")
 	// ErrPasswordCommon: the password is on the list of common passwords.
-	ErrPasswordCommon = &policyError{"auth: password is too common"}
+	ErrPasswordCommon = errs.Kind(ErrPasswordPolicy, "auth: password is too common")
 	// ErrPasswordContext: the password repeats the email address, its local
 	// part or a configured word such as the service name (NIST SP 800-63B
 	// §3.1.1.2 context-specific words).
-	ErrPasswordContext = &policyError{"auth: password is too close to the email address or service name"}
+	ErrPasswordContext = errs.Kind(ErrPasswordPolicy, "auth: password is too close to the email address or service name")
 	// ErrPasswordEncoding: the password is not valid UTF-8 or contains
 	// control characters.
-	ErrPasswordEncoding = &policyError{"auth: password is not valid text"}
+	ErrPasswordEncoding = errs.Kind(ErrPasswordPolicy, "auth: password is not valid text")
 
 	// ErrUnavailable is wrapped by every error caused by a store or a
 	// dependency that cannot be reached or timed out. HTTP maps it to 503;
@@ -83,7 +85,7 @@ var (
 	ErrUnavailable = errors.New("auth: service unavailable")
 	// ErrBusy is returned when password hashing capacity stayed exhausted for
 	// longer than the queue timeout; it wraps ErrUnavailable.
-	ErrBusy = &unavailableError{"auth: too many concurrent password operations"}
+	ErrBusy = errs.Kind(ErrUnavailable, "auth: too many concurrent password operations")
 	// ErrRateLimited is matched by every *RateLimitError: too many attempts
 	// from one client or against one account (including a temporary
 	// account lock). HTTP maps it to 429 with Retry-After.
@@ -100,32 +102,4 @@ type RateLimitError struct {
 func (e *RateLimitError) Error() string        { return ErrRateLimited.Error() }
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
-// tokenError is a token rejection that is also an ErrInvalidToken.
-type tokenError struct{ msg string }
-
-func (e *tokenError) Error() string        { return e.msg }
-func (e *tokenError) Is(target error) bool { return target == ErrInvalidToken }
-
-// policyError is a password policy rejection that is also an ErrPasswordPolicy.
-type policyError struct{ msg string }
-
-func (e *policyError) Error() string        { return e.msg }
-func (e *policyError) Is(target error) bool { return target == ErrPasswordPolicy }
-
-// unavailableError is an overload condition that is also an ErrUnavailable.
-type unavailableError struct{ msg string }
-
-func (e *unavailableError) Error() string        { return e.msg }
-func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
-
-// reason wraps a generic sentinel with a short, fixed explanation. The
-// explanation is for logs; it never contains input data.
-type reason struct {
-	err error
-	why string
-}
-
-func (r *reason) Error() string { return r.err.Error() + ": " + r.why }
-func (r *reason) Unwrap() error { return r.err }
-
-func invalidToken(why string) error { return &reason{ErrInvalidToken, why} }
+func invalidToken(why string) error { return errs.Because(ErrInvalidToken, why) }

@@ -93,15 +93,15 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 	}
 	switch {
 	case p.Iterations == 0 || p.Parallelism == 0:
-		return nil, errors.New("auth: Argon2 iterations and parallelism must be at least 1")
+		return nil, errors.New("auth: HasherConfig.Argon2.Iterations and .Parallelism must be at least 1")
 	case uint64(p.Memory)*uint64(p.Iterations) < 19456*2 && !(p.Memory >= 7168 && p.Iterations >= 5):
-		return nil, errors.New("auth: Argon2 parameters below the OWASP minimum (m=19456 KiB, t=2)")
+		return nil, errors.New("auth: HasherConfig.Argon2.Memory and .Iterations are below the OWASP minimum (19456 KiB with 2 iterations, or 7168 KiB with 5)")
 	case p.Memory > maxArgon2Memory || p.Iterations > maxArgon2Iterations:
-		return nil, errors.New("auth: Argon2 parameters out of range")
+		return nil, errors.New("auth: HasherConfig.Argon2.Memory (at most 1 GiB) or .Iterations (at most 64) is out of range")
 	case p.SaltLength < 16 || p.SaltLength > maxArgon2SaltLength:
-		return nil, errors.New("auth: Argon2 salt length must be 16 to 64 bytes")
+		return nil, errors.New("auth: HasherConfig.Argon2.SaltLength must be 16 to 64 bytes")
 	case p.KeyLength < 16 || p.KeyLength > maxArgon2KeyLength:
-		return nil, errors.New("auth: Argon2 key length must be 16 to 128 bytes")
+		return nil, errors.New("auth: HasherConfig.Argon2.KeyLength must be 16 to 128 bytes")
 	}
 	n := cfg.MaxConcurrent
 	if n <= 0 {

@@ -111,8 +111,31 @@ func TestHasherParameterUpgrade(t *testing.T) {
 	require.True(t, ok)
 	require.True(t, rehash, "other key length")
 
-	_, err = NewHasher(HasherConfig{Argon2: Argon2Params{Memory: 4096, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}})
-	require.Error(t, err, "below the OWASP minimum")
+}
+
+func TestNewHasherNamesTheField(t *testing.T) {
+	ok := DefaultArgon2Params()
+	with := func(f func(*Argon2Params)) HasherConfig {
+		p := ok
+		f(&p)
+		return HasherConfig{Argon2: p}
+	}
+	for _, tc := range []struct {
+		name, field string
+		cfg         HasherConfig
+	}{
+		{"below the OWASP minimum", "HasherConfig.Argon2.Memory", with(func(p *Argon2Params) { p.Memory, p.Iterations = 4096, 1 })},
+		{"no iterations", "HasherConfig.Argon2.Iterations", with(func(p *Argon2Params) { p.Iterations = 0 })},
+		{"no parallelism", ".Parallelism", with(func(p *Argon2Params) { p.Parallelism = 0 })},
+		{"memory out of range", "HasherConfig.Argon2.Memory", with(func(p *Argon2Params) { p.Memory = 2 << 20 })},
+		{"short salt", "HasherConfig.Argon2.SaltLength", with(func(p *Argon2Params) { p.SaltLength = 8 })},
+		{"long key", "HasherConfig.Argon2.KeyLength", with(func(p *Argon2Params) { p.KeyLength = 256 })},
+	} {
+		_, err := NewHasher(tc.cfg)
+		require.ErrorContains(t, err, tc.field, tc.name)
+	}
+	_, err := NewHasher(HasherConfig{Argon2: ok})
+	require.NoError(t, err)
 }
 
 func TestHasherBcrypt(t *testing.T) {

@@ -31,11 +31,11 @@ var _ auth.Notifier = (*Dir)(nil)
 // (a missing kind gets an "about:blank" page, fine for local testing).
 func NewDir(path, from string, links map[auth.MessageKind]string) (*Dir, error) {
 	if path == "" {
-		return nil, errors.New("notify: Dir needs a path")
+		return nil, errors.New("notify: NewDir: the path is empty")
 	}
 	addr, err := mail.ParseAddress(from)
 	if err != nil {
-		return nil, errors.New("notify: Dir: from is not an address")
+		return nil, errors.New("notify: NewDir: from is not an address")
 	}
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("notify: Dir: %w", err)

@@ -34,21 +34,16 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/internal/errs"
 )
 
 // ErrQueueFull is returned by Notify when the delivery queue is full. It
 // matches auth.ErrUnavailable, so HTTP answers 503 with Retry-After.
-var ErrQueueFull error = &unavailable{"notify: delivery queue is full"}
+var ErrQueueFull = errs.Kind(auth.ErrUnavailable, "notify: delivery queue is full")
 
 // ErrClosed is returned by Notify after Close. It matches
 // auth.ErrUnavailable.
-var ErrClosed error = &unavailable{"notify: closed"}
-
-// unavailable is a delivery refusal that is also an auth.ErrUnavailable.
-type unavailable struct{ msg string }
-
-func (e *unavailable) Error() string        { return e.msg }
-func (e *unavailable) Is(target error) bool { return target == auth.ErrUnavailable }
+var ErrClosed = errs.Kind(auth.ErrUnavailable, "notify: closed")
 
 // SMTPConfig configures an SMTP notifier.
 type SMTPConfig struct {
@@ -114,7 +109,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		}
 	}
 	if cfg.Password != "" && cfg.InsecureSkipTLS {
-		return nil, errors.New("notify: refusing to send a password without TLS")
+		return nil, errors.New("notify: SMTPConfig.Password needs TLS; it cannot be set with SMTPConfig.InsecureSkipTLS")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/internal/errs"
 )
 
 // class is what a database error means to the store.
@@ -28,25 +29,6 @@ const (
 	classCanceled                 // the caller's context was canceled
 )
 
-// dbError is what the store returns for an error it does not translate into
-// a plain sentinel, such as "auth: service unavailable (UserByEmail)". Its
-// message names the sentinel and the operation, never the cause, which is
-// logged instead.
-type dbError struct {
-	op   string
-	errs []error // sentinels and context errors, for errors.Is
-}
-
-func (e *dbError) Error() string {
-	msg := e.errs[0].Error()
-	for _, err := range e.errs[1:] {
-		msg += ": " + err.Error()
-	}
-	return msg + " (" + e.op + ")"
-}
-
-func (e *dbError) Unwrap() []error { return e.errs }
-
 // errUnexpected is wrapped by errors the store cannot classify; their cause
 // is logged at Error level.
 var errUnexpected = errors.New("auth: unexpected database error")
@@ -61,20 +43,19 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 func (s *Store) failClass(ctx context.Context, op string, err error, cls class) error {
 	switch cls {
 	case classCanceled:
-		return &dbError{op: op, errs: []error{context.Canceled}}
+		return errs.Op("bunstore."+op, context.Canceled)
 	case classUnavailable:
 		s.log.WarnContext(ctx, "bunstore: database unavailable", "op", op, "error", err)
-		e := &dbError{op: op, errs: []error{auth.ErrUnavailable}}
 		if errors.Is(err, context.DeadlineExceeded) || deadlinePassed(ctx) {
-			e.errs = append(e.errs, context.DeadlineExceeded)
+			return errs.Op("bunstore."+op, auth.ErrUnavailable, context.DeadlineExceeded)
 		}
-		return e
+		return errs.Op("bunstore."+op, auth.ErrUnavailable)
 	case classInvalid:
 		s.log.DebugContext(ctx, "bunstore: value refused by the schema", "op", op, "error", err)
 		return auth.ErrInvalidInput
 	}
 	s.log.ErrorContext(ctx, "bunstore: unexpected database error", "op", op, "error", err)
-	return &dbError{op: op, errs: []error{errUnexpected}}
+	return errs.Op("bunstore."+op, errUnexpected)
 }
 
 // deadlinePassed reports whether ctx has a deadline that has passed, even if

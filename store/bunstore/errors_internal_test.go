@@ -96,11 +96,11 @@ func TestFailMessages(t *testing.T) {
 
 	err := s.fail(ctx, "UserByEmail", fmt.Errorf("%s: %w", secret, syscall.ECONNREFUSED))
 	require.ErrorIs(t, err, auth.ErrUnavailable)
-	require.Equal(t, "auth: service unavailable (UserByEmail)", err.Error())
+	require.Equal(t, "auth: service unavailable (bunstore.UserByEmail)", err.Error())
 
 	err = s.fail(ctx, "Revoked", errors.New(secret))
 	require.NotErrorIs(t, err, auth.ErrUnavailable)
-	require.Equal(t, "auth: unexpected database error (Revoked)", err.Error())
+	require.Equal(t, "auth: unexpected database error (bunstore.Revoked)", err.Error())
 
 	dctx, cancel := context.WithTimeout(ctx, 0)
 	defer cancel()

@@ -32,7 +32,7 @@ func (s *Store) Check(ctx context.Context) error {
 		c := nodes[addr]
 		info, err := c.Do(ctx, c.B().Info().Section("memory").Build()).ToString()
 		if err != nil {
-			return s.unavailable(ctx, "configuration check", err)
+			return s.unavailable(ctx, "redisstore.Check", err)
 		}
 		policy := ""
 		for line := range strings.SplitSeq(info, "\n") {

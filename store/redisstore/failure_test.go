@@ -290,12 +290,12 @@ func TestUnavailableKeepsContextCause(t *testing.T) {
 		{"deadline passed, timer not fired", expiredDeadline{}, errors.New("read: connection reset"), context.DeadlineExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.unavailable(tc.ctx, "revocation check", tc.cause)
+			err := s.unavailable(tc.ctx, "redisstore.Revoked", tc.cause)
 			requireUnavailable(t, err)
 			require.ErrorIs(t, err, tc.want)
 		})
 	}
-	err := s.unavailable(live, "revocation check", errors.New("connection refused"))
+	err := s.unavailable(live, "redisstore.Revoked", errors.New("connection refused"))
 	requireUnavailable(t, err)
 	require.NotErrorIs(t, err, context.DeadlineExceeded, "a refused connection is not a timeout")
 	require.NotContains(t, err.Error(), "refused", "the cause is logged, not returned")

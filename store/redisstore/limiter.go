@@ -65,15 +65,15 @@ func (s *Store) Allow(ctx context.Context, key string, l auth.Limit) (bool, time
 	res, err := s.limit.Exec(ctx, s.client, []string{s.limitPrefix + key + "}"},
 		[]string{itoa(interval), itoa(l.Period.Milliseconds())}).ToArray()
 	if err != nil {
-		return false, 0, s.unavailable(ctx, "rate limit", err)
+		return false, 0, s.unavailable(ctx, "redisstore.Allow", err)
 	}
 	if len(res) != 2 {
-		return false, 0, s.unavailable(ctx, "rate limit", errMalformedReply)
+		return false, 0, s.unavailable(ctx, "redisstore.Allow", errMalformedReply)
 	}
 	ok, err1 := res[0].AsInt64()
 	retry, err2 := res[1].AsInt64()
 	if err1 != nil || err2 != nil {
-		return false, 0, s.unavailable(ctx, "rate limit", errMalformedReply)
+		return false, 0, s.unavailable(ctx, "redisstore.Allow", errMalformedReply)
 	}
 	return ok == 1, time.Duration(retry) * time.Millisecond, nil
 }
@@ -88,7 +88,7 @@ func (s *Store) Refund(ctx context.Context, key string, l auth.Limit) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.refund.Exec(ctx, s.client, []string{s.limitPrefix + key + "}"}, []string{itoa(interval)}).Error(); err != nil {
-		return s.unavailable(ctx, "rate limit refund", err)
+		return s.unavailable(ctx, "redisstore.Refund", err)
 	}
 	return nil
 }
@@ -117,7 +117,7 @@ func (s *Store) Reset(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.client.Do(ctx, s.client.B().Del().Key(s.limitPrefix+key+"}").Build()).Error(); err != nil {
-		return s.unavailable(ctx, "rate limit reset", err)
+		return s.unavailable(ctx, "redisstore.Reset", err)
 	}
 	return nil
 }

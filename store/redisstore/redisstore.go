@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/internal/errs"
 	"github.com/redis/rueidis"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -107,7 +108,7 @@ type Store struct {
 // apply. It returns an error if client is nil or an option is invalid.
 func New(client rueidis.Client, opts ...Option) (*Store, error) {
 	if client == nil {
-		return nil, errors.New("redisstore: nil rueidis client")
+		return nil, errors.New("redisstore: New: the rueidis client is nil")
 	}
 	s := &Store{client: client, prefix: DefaultPrefix, cacheTTL: DefaultCacheTTL, timeout: DefaultTimeout}
 	for _, o := range opts {
@@ -115,11 +116,11 @@ func New(client rueidis.Client, opts ...Option) (*Store, error) {
 	}
 	switch {
 	case strings.ContainsAny(s.prefix, "{}"):
-		return nil, errors.New("redisstore: key prefix must not contain '{' or '}'")
+		return nil, errors.New("redisstore: WithPrefix: the prefix must not contain '{' or '}'")
 	case s.cacheTTL <= 0:
-		return nil, errors.New("redisstore: cache TTL must be positive")
+		return nil, errors.New("redisstore: WithCacheTTL: the TTL must be positive")
 	case s.timeout <= 0:
-		return nil, errors.New("redisstore: timeout must be positive")
+		return nil, errors.New("redisstore: WithTimeout: the timeout must be positive")
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -131,7 +132,7 @@ func New(client rueidis.Client, opts ...Option) (*Store, error) {
 	s.cacheLookups, err = s.mp.Meter("github.com/maestro-ml/auth/store/redisstore").Int64Counter("auth.revocation_cache.lookups",
 		metric.WithDescription("Revocation entries read by Revoked, by whether rueidis' client-side cache answered."), metric.WithUnit("{lookup}"))
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: creating metrics: %w", err)
+		return nil, fmt.Errorf("redisstore: WithMeterProvider: creating instruments: %w", err)
 	}
 	s.cacheHit = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
 	s.cacheMiss = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
@@ -220,7 +221,7 @@ func (s *Store) Revoke(ctx context.Context, r auth.Revocation) error {
 	keys := []string{prefix + r.ID + "}"}
 	args := []string{strconv.FormatInt(at, 10), strconv.FormatInt(r.ExpiresAt.UnixMilli(), 10)}
 	if err := s.script.Exec(ctx, s.client, keys, args).Error(); err != nil {
-		return s.unavailable(ctx, "revoke", err)
+		return s.unavailable(ctx, "redisstore.Revoke", err)
 	}
 	now := time.Now()
 	until := now.Add(s.cacheTTL + s.timeout)
@@ -271,7 +272,7 @@ func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.Revoc
 		case auth.RevokeToken, auth.RevokeSession:
 			err := r.Error()
 			if err != nil && !rueidis.IsRedisNil(err) {
-				return auth.RevocationStatus{}, s.unavailable(cctx, "revocation check", err)
+				return auth.RevocationStatus{}, s.unavailable(cctx, "redisstore.Revoked", err)
 			}
 			if k.kinds[i] == auth.RevokeToken {
 				st.TokenRevoked = err == nil
@@ -284,7 +285,7 @@ func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.Revoc
 			case err == nil:
 				st.UserCutoff = time.UnixMilli(ms).UTC()
 			case !rueidis.IsRedisNil(err):
-				return auth.RevocationStatus{}, s.unavailable(cctx, "revocation check", err)
+				return auth.RevocationStatus{}, s.unavailable(cctx, "redisstore.Revoked", err)
 			}
 		}
 	}
@@ -363,38 +364,20 @@ func (s *Store) queryKeys(q *auth.RevocationQuery, k *queryKeys) {
 	}
 }
 
-// unavailableError is returned when Redis cannot answer. Its message names
-// the operation only; the cause is logged, not returned, so that no Redis
-// or network text reaches callers. It matches auth.ErrUnavailable and, for
-// a timeout or cancellation, the context error.
-type unavailableError struct {
-	op     string
-	ctxErr error
-}
-
-func (e *unavailableError) Error() string {
-	msg := auth.ErrUnavailable.Error() + ": redisstore: " + e.op + " failed"
-	if e.ctxErr != nil {
-		msg += ": " + e.ctxErr.Error()
-	}
-	return msg
-}
-
-func (e *unavailableError) Unwrap() []error {
-	if e.ctxErr != nil {
-		return []error{auth.ErrUnavailable, e.ctxErr}
-	}
-	return []error{auth.ErrUnavailable}
-}
-
 // unavailable logs err (at most once a second) and returns the error the
-// caller sees. ctx is the call's context, deadline included.
+// caller sees when Redis cannot answer: it names the operation only, so
+// that no Redis or network text reaches callers, and matches
+// auth.ErrUnavailable and, for a timeout or cancellation, the context
+// error. ctx is the call's context, deadline included.
 func (s *Store) unavailable(ctx context.Context, op string, err error) error {
 	now := time.Now().UnixNano()
 	if last := s.lastLog.Load(); now-last >= int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
 		s.log.WarnContext(ctx, "redisstore: cannot answer from Redis; failing closed", "op", op, "error", err)
 	}
-	return &unavailableError{op: op, ctxErr: ctxCause(ctx, err)}
+	if cerr := ctxCause(ctx, err); cerr != nil {
+		return errs.Op(op, auth.ErrUnavailable, cerr)
+	}
+	return errs.Op(op, auth.ErrUnavailable)
 }
 
 // ctxCause returns the context error behind a failed call: ctx's own, or

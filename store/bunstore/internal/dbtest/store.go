@@ -21,8 +21,10 @@ import (
 	"github.com/uptrace/bun/dialect"
 )
 
-// DriverWords must never appear in an error the store returns.
-var DriverWords = []string{"pq:", "pgdriver", "dial", "sql:", "SQLSTATE", "sqlite", "SQLITE", "bun", "connection refused", "database is closed", "INSERT", "SELECT", "UPDATE", "constraint"}
+// DriverWords must never appear in an error the store returns. ("bun:"
+// is how bun's own errors begin; the store's operation names, such as
+// "bunstore.Revoked", may appear.)
+var DriverWords = []string{"pq:", "pgdriver", "dial", "sql:", "SQLSTATE", "sqlite", "SQLITE", "bun:", "connection refused", "database is closed", "INSERT", "SELECT", "UPDATE", "constraint"}
 
 // RequireClean fails unless err wraps want and its message carries no
 // driver or SQL text.
