@@ -28,7 +28,7 @@
 // (RequestVerification, VerifyEmail), password reset (RequestPasswordReset,
 // ResetPassword), ChangePassword and e-mail change (RequestEmailChange,
 // ConfirmEmailChange). Administrators, always within one tenant: ListUsers,
-// User, CreateUser, UpdateUser (role, active, verified), UnlockUser,
+// User, CreateUser, UpdateUser (role, active, verified), Unlock,
 // AuditEvents. Every security-relevant action is an Event for
 // Config.Events (slog by default); OpenTelemetry spans and metrics go to
 // Config.TracerProvider and Config.MeterProvider.

@@ -122,11 +122,11 @@ func (l localLimiter) Reset(ctx context.Context, key string) error {
 	return ctx.Err()
 }
 
-// LimitKeyIP returns the part of a limiter key naming a client address:
+// limitKeyIP returns the part of a limiter key naming a client address:
 // the address itself for IPv4, its /64 for IPv6, "" for an empty string
 // (no per-IP limit applies), and "invalid" for anything else, so that
 // unparsable addresses share one bucket rather than escape the limit.
-func LimitKeyIP(ip string) string {
+func limitKeyIP(ip string) string {
 	ip = strings.TrimSpace(ip)
 	if ip == "" {
 		return ""
@@ -208,26 +208,17 @@ func judged(err error) bool {
 
 // allowIP checks a per-client limit when the client's address is known.
 func (a *Authenticator) allowIP(ctx context.Context, action, ip string, l Limit) error {
-	k := LimitKeyIP(ip)
+	k := limitKeyIP(ip)
 	if k == "" {
 		return nil
 	}
 	return a.allow(ctx, action+":ip:"+k, l)
 }
 
-// UnlockUser lifts the login lockout of a user of the tenant before it
-// expires (an administrator's action). A user of another tenant is
-// ErrUserNotFound.
-func (a *Authenticator) UnlockUser(ctx context.Context, tenantID, userID string) error {
-	u, err := a.User(ctx, tenantID, userID)
-	if err != nil {
-		return err
-	}
-	return a.Unlock(ctx, u.Email)
-}
-
 // Unlock clears the login attempt counter of an email address, lifting a
-// lockout before it expires. Prefer UnlockUser, which is tenant-scoped.
+// lockout before it expires. It is not tenant-scoped: an administrator's
+// handler first reads the user with User(ctx, tenantID, id), as the
+// middleware's unlock endpoint does, and unlocks that user's address.
 func (a *Authenticator) Unlock(ctx context.Context, email string) (err error) {
 	ctx, end := a.span(ctx, "auth.Unlock")
 	defer end(&err)

@@ -70,7 +70,7 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 		}
 	}
 	if subject == nil {
-		if err := a.cfg.Hasher.VerifyDummy(ctx, r.Password); err != nil {
+		if err := a.cfg.Hasher.verifyDummy(ctx, r.Password); err != nil {
 			return fail("", "", err)
 		}
 		return fail(EventLoginFailed, "unknown_user", ErrInvalidCredentials)
@@ -79,7 +79,7 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 	switch {
 	case errors.Is(err, errMalformedHash):
 		// Spend the work anyway: an unusable hash must not answer faster.
-		if err := a.cfg.Hasher.VerifyDummy(ctx, r.Password); err != nil {
+		if err := a.cfg.Hasher.verifyDummy(ctx, r.Password); err != nil {
 			return fail("", "", err)
 		}
 		return fail(EventLoginFailed, "unusable_hash", ErrInvalidCredentials)

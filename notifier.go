@@ -57,16 +57,6 @@ type Notifier interface {
 	Notify(ctx context.Context, m Message) error
 }
 
-// LogNotifier logs that a message would be sent, without its token or
-// address: a placeholder for development when no mail is configured.
-type LogNotifier struct{ Logger *slog.Logger }
-
-// Notify implements Notifier.
-func (n LogNotifier) Notify(ctx context.Context, m Message) error {
-	n.Logger.InfoContext(ctx, "auth: message not sent (LogNotifier)", "kind", string(m.Kind), "user", m.UserID, "expires", m.ExpiresAt)
-	return nil
-}
-
 // notifyQuietly sends a notice whose failure must not fail the flow.
 func (a *Authenticator) notifyQuietly(ctx context.Context, m Message) {
 	if a.cfg.Notifier == nil {

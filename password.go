@@ -220,10 +220,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	}
 }
 
-// VerifyDummy spends the same work as verifying a password against a real
+// verifyDummy spends the same work as verifying a password against a real
 // hash, and always reports a mismatch. Login calls it for unknown emails so
 // response time does not reveal which addresses are registered.
-func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+func (h *Hasher) verifyDummy(ctx context.Context, password string) error {
 	if len(password) > MaxPasswordBytes {
 		password = "" // as Verify does: the work must not depend on the input
 	}

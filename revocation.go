@@ -10,29 +10,29 @@ type RevocationKind uint8
 
 // Kinds of deny-list entries.
 const (
-	// RevokeToken revokes one access token by its jti.
-	RevokeToken RevocationKind = iota + 1
-	// RevokeSession revokes every access token carrying the session ID.
-	RevokeSession
-	// RevokeUser revokes every access token of the user issued at or
+	// RevocationToken revokes one access token by its jti.
+	RevocationToken RevocationKind = iota + 1
+	// RevocationSession revokes every access token carrying the session ID.
+	RevocationSession
+	// RevocationUser revokes every access token of the user issued at or
 	// before the entry's time (a cutoff that only moves forward).
-	RevokeUser
+	RevocationUser
 )
 
 // Valid reports whether r can be stored: a known kind, a non-empty ID,
 // and non-zero At and ExpiresAt.
 func (r Revocation) Valid() bool {
-	return r.Kind >= RevokeToken && r.Kind <= RevokeUser && r.ID != "" && !r.At.IsZero() && !r.ExpiresAt.IsZero()
+	return r.Kind >= RevocationToken && r.Kind <= RevocationUser && r.ID != "" && !r.At.IsZero() && !r.ExpiresAt.IsZero()
 }
 
 // String returns "token", "session" or "user".
 func (k RevocationKind) String() string {
 	switch k {
-	case RevokeToken:
+	case RevocationToken:
 		return "token"
-	case RevokeSession:
+	case RevocationSession:
 		return "session"
-	case RevokeUser:
+	case RevocationUser:
 		return "user"
 	}
 	return "unknown"
@@ -42,7 +42,7 @@ func (k RevocationKind) String() string {
 type Revocation struct {
 	Kind RevocationKind
 	ID   string
-	// At is the revocation time; for RevokeUser, the cutoff.
+	// At is the revocation time; for RevocationUser, the cutoff.
 	At time.Time
 	// ExpiresAt is when the entry may be forgotten: once every token it
 	// could match has expired.
@@ -60,7 +60,7 @@ type RevocationQuery struct {
 type RevocationStatus struct {
 	TokenRevoked   bool
 	SessionRevoked bool
-	// UserCutoff is zero or the latest RevokeUser time for the user.
+	// UserCutoff is zero or the latest RevocationUser time for the user.
 	UserCutoff time.Time
 }
 
@@ -74,7 +74,7 @@ func (s RevocationStatus) Revokes(iat time.Time) bool {
 // Implementations must be safe for concurrent use and should answer Revoked
 // without a network round trip in the common case (see store/redisstore).
 type RevocationStore interface {
-	// Revoke records r. For RevokeUser, a cutoff earlier than the stored
+	// Revoke records r. For RevocationUser, a cutoff earlier than the stored
 	// one is ignored. Entries must be kept at least until r.ExpiresAt.
 	// Once Revoke returns, Revoked on the same store reports the entry
 	// (read your writes). An unknown kind, an empty ID, a zero ExpiresAt or
@@ -107,7 +107,7 @@ func (a *Authenticator) revokeSessions(ctx context.Context, r SessionRevocation)
 		return err
 	}
 	for _, id := range ids {
-		if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: id, At: r.At, ExpiresAt: a.revocationTTL(r.At)}); err != nil {
+		if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationSession, ID: id, At: r.At, ExpiresAt: a.revocationTTL(r.At)}); err != nil {
 			return err
 		}
 	}
@@ -123,14 +123,14 @@ func (a *Authenticator) cutoff(ctx context.Context, userID string, sessions bool
 			return err
 		}
 	}
-	return a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeUser, ID: userID, At: now, ExpiresAt: a.revocationTTL(now)})
+	return a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationUser, ID: userID, At: now, ExpiresAt: a.revocationTTL(now)})
 }
 
 // RevokeToken deny-lists a single access token until it expires.
 func (a *Authenticator) RevokeToken(ctx context.Context, c *Claims) (err error) {
 	ctx, end := a.span(ctx, "auth.RevokeToken")
 	defer end(&err)
-	err = a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeToken, ID: c.TokenID, At: a.cfg.Now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
+	err = a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationToken, ID: c.TokenID, At: a.cfg.Now().UTC(), ExpiresAt: c.ExpiresAt.Add(a.rules.skew + time.Second)})
 	if err == nil {
 		a.emit(ctx, Event{Type: EventTokenRevoked, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})
 	}

@@ -197,7 +197,7 @@ func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID str
 	if len(ids) == 0 {
 		return ErrSessionNotFound
 	}
-	if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: sessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
+	if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationSession, ID: sessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
 		return err
 	}
 	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: userID, TenantID: a.tenantOf(ctx, userID), SessionID: sessionID})
@@ -234,7 +234,7 @@ func (a *Authenticator) Logout(ctx context.Context, c *Claims) (err error) {
 		return err
 	}
 	// The session may already be gone from the store; deny-list it anyway.
-	if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevokeSession, ID: c.SessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
+	if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationSession, ID: c.SessionID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
 		return err
 	}
 	a.emit(ctx, Event{Type: EventLogout, UserID: c.UserID, TenantID: c.TenantID, SessionID: c.SessionID})

@@ -28,13 +28,13 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 	})
 
 	t.Run("ReadYourWrites", func(t *testing.T) {
-		for _, kind := range []auth.RevocationKind{auth.RevokeToken, auth.RevokeSession, auth.RevokeUser} {
+		for _, kind := range []auth.RevocationKind{auth.RevocationToken, auth.RevocationSession, auth.RevocationUser} {
 			for range 50 {
 				q := auth.RevocationQuery{TokenID: newID(), SessionID: newID(), UserID: newID()}
 				st, err := rs.Revoked(ctx, q) // now cached as "not revoked", where the store caches
 				require.NoError(t, err)
 				require.Equal(t, auth.RevocationStatus{}, st)
-				id := map[auth.RevocationKind]string{auth.RevokeToken: q.TokenID, auth.RevokeSession: q.SessionID, auth.RevokeUser: q.UserID}[kind]
+				id := map[auth.RevocationKind]string{auth.RevocationToken: q.TokenID, auth.RevocationSession: q.SessionID, auth.RevocationUser: q.UserID}[kind]
 				require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: kind, ID: id, At: now(), ExpiresAt: later()}))
 				st, err = rs.Revoked(ctx, q)
 				require.NoError(t, err)
@@ -46,9 +46,9 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 	t.Run("InvalidInput", func(t *testing.T) {
 		for name, r := range map[string]auth.Revocation{
 			"unknown kind": {Kind: 9, ID: newID(), At: now(), ExpiresAt: later()},
-			"empty ID":     {Kind: auth.RevokeToken, At: now(), ExpiresAt: later()},
-			"zero expiry":  {Kind: auth.RevokeSession, ID: newID(), At: now()},
-			"zero user At": {Kind: auth.RevokeUser, ID: newID(), ExpiresAt: later()},
+			"empty ID":     {Kind: auth.RevocationToken, At: now(), ExpiresAt: later()},
+			"zero expiry":  {Kind: auth.RevocationSession, ID: newID(), At: now()},
+			"zero user At": {Kind: auth.RevocationUser, ID: newID(), ExpiresAt: later()},
 		} {
 			require.ErrorIs(t, rs.Revoke(ctx, r), auth.ErrInvalidInput, name)
 		}
@@ -56,7 +56,7 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 
 	t.Run("Token", func(t *testing.T) {
 		jti, sid, uid := newID(), newID(), newID()
-		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: jti, At: now(), ExpiresAt: later()}))
+		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: jti, At: now(), ExpiresAt: later()}))
 		st, err := rs.Revoked(ctx, auth.RevocationQuery{TokenID: jti, SessionID: sid, UserID: uid})
 		require.NoError(t, err)
 		require.Equal(t, auth.RevocationStatus{TokenRevoked: true}, st)
@@ -67,7 +67,7 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 
 	t.Run("Session", func(t *testing.T) {
 		sid := newID()
-		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevokeSession, ID: sid, At: now(), ExpiresAt: later()}))
+		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevocationSession, ID: sid, At: now(), ExpiresAt: later()}))
 		st, err := rs.Revoked(ctx, auth.RevocationQuery{TokenID: newID(), SessionID: sid, UserID: newID()})
 		require.NoError(t, err)
 		require.Equal(t, auth.RevocationStatus{SessionRevoked: true}, st)
@@ -79,20 +79,20 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 	t.Run("UserCutoff", func(t *testing.T) {
 		uid := newID()
 		at := now().Add(-time.Minute).Add(123 * time.Millisecond)
-		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: uid, At: at, ExpiresAt: later()}))
+		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: uid, At: at, ExpiresAt: later()}))
 		st, err := rs.Revoked(ctx, auth.RevocationQuery{TokenID: newID(), SessionID: newID(), UserID: uid})
 		require.NoError(t, err)
 		require.False(t, st.TokenRevoked)
 		require.False(t, st.SessionRevoked)
 		require.Equal(t, at.UnixMilli(), st.UserCutoff.UnixMilli(), "cutoff keeps millisecond precision")
 
-		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: uid, At: at.Add(-time.Second), ExpiresAt: later()}))
+		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: uid, At: at.Add(-time.Second), ExpiresAt: later()}))
 		st, err = rs.Revoked(ctx, auth.RevocationQuery{UserID: uid})
 		require.NoError(t, err)
 		require.Equal(t, at.UnixMilli(), st.UserCutoff.UnixMilli(), "an earlier cutoff is ignored")
 
 		next := at.Add(1500 * time.Millisecond)
-		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: uid, At: next, ExpiresAt: later()}))
+		require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: uid, At: next, ExpiresAt: later()}))
 		st, err = rs.Revoked(ctx, auth.RevocationQuery{UserID: uid})
 		require.NoError(t, err)
 		require.Equal(t, next.UnixMilli(), st.UserCutoff.UnixMilli(), "a later cutoff replaces it")
@@ -104,9 +104,9 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 		jti, sid, uid := newID(), newID(), newID()
 		at := now()
 		for _, r := range []auth.Revocation{
-			{Kind: auth.RevokeToken, ID: jti, At: at, ExpiresAt: later()},
-			{Kind: auth.RevokeSession, ID: sid, At: at, ExpiresAt: later()},
-			{Kind: auth.RevokeUser, ID: uid, At: at, ExpiresAt: later()},
+			{Kind: auth.RevocationToken, ID: jti, At: at, ExpiresAt: later()},
+			{Kind: auth.RevocationSession, ID: sid, At: at, ExpiresAt: later()},
+			{Kind: auth.RevocationUser, ID: uid, At: at, ExpiresAt: later()},
 		} {
 			require.NoError(t, rs.Revoke(ctx, r))
 		}
@@ -121,9 +121,9 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 		jti, sid, uid := newID(), newID(), newID()
 		exp := time.Now().Add(400 * time.Millisecond)
 		for _, r := range []auth.Revocation{
-			{Kind: auth.RevokeToken, ID: jti, At: now(), ExpiresAt: exp},
-			{Kind: auth.RevokeSession, ID: sid, At: now(), ExpiresAt: exp},
-			{Kind: auth.RevokeUser, ID: uid, At: now(), ExpiresAt: exp},
+			{Kind: auth.RevocationToken, ID: jti, At: now(), ExpiresAt: exp},
+			{Kind: auth.RevocationSession, ID: sid, At: now(), ExpiresAt: exp},
+			{Kind: auth.RevocationUser, ID: uid, At: now(), ExpiresAt: exp},
 		} {
 			require.NoError(t, rs.Revoke(ctx, r))
 		}
@@ -150,7 +150,7 @@ func TestRevocationStore(t *testing.T, rs auth.RevocationStore) {
 		}
 		for i := range ids {
 			wg.Go(func() {
-				require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevokeSession, ID: ids[i], At: now(), ExpiresAt: later()}))
+				require.NoError(t, rs.Revoke(ctx, auth.Revocation{Kind: auth.RevocationSession, ID: ids[i], At: now(), ExpiresAt: later()}))
 			})
 			wg.Go(func() {
 				_, err := rs.Revoked(ctx, auth.RevocationQuery{TokenID: ids[i], SessionID: ids[i], UserID: ids[i]})

@@ -21,7 +21,7 @@ const (
 
 // newNotifier returns how account e-mail is delivered: by SMTP
 // (SMTP_ADDR), into a development outbox directory (MAIL_DIR), or, by
-// default, only logged (auth.LogNotifier: kind and user, never the token,
+// default, only logged (notify.Log: kind and user, never the token,
 // so the flows start but no link reaches anyone). stop, if not nil,
 // delivers what is queued and stops.
 func newNotifier(cfg *config, publicURL string, log *slog.Logger) (n auth.Notifier, stop func() error, err error) {
@@ -50,5 +50,5 @@ func newNotifier(cfg *config, publicURL string, log *slog.Logger) (n auth.Notifi
 		return d, nil, nil
 	}
 	log.Warn("account e-mail is only logged, not sent: set SMTP_ADDR (or MAIL_DIR for development)")
-	return auth.LogNotifier{Logger: log}, nil, nil
+	return notify.Log{Logger: log}, nil, nil
 }

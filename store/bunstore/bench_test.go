@@ -84,7 +84,7 @@ func BenchmarkRevoked(b *testing.B) {
 	ctx := context.Background()
 	now := time.Now()
 	q := auth.RevocationQuery{TokenID: uuid.NewString(), SessionID: uuid.NewString(), UserID: uuid.NewString()}
-	require.NoError(b, st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: q.UserID, At: now, ExpiresAt: now.Add(time.Hour)}))
+	require.NoError(b, st.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: q.UserID, At: now, ExpiresAt: now.Add(time.Hour)}))
 	b.ReportAllocs()
 	for b.Loop() {
 		st, err := st.Revoked(ctx, q)

@@ -169,7 +169,7 @@ func TestPostgresUnreachable(t *testing.T) {
 	dbtest.RequireClean(t, err, auth.ErrUnavailable)
 	_, err = st.Revoked(ctx, auth.RevocationQuery{TokenID: "t", SessionID: "s", UserID: "u"})
 	dbtest.RequireClean(t, err, auth.ErrUnavailable)
-	require.ErrorIs(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: "u", At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}), auth.ErrUnavailable)
+	require.ErrorIs(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: "u", At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}), auth.ErrUnavailable)
 	require.Less(t, time.Since(start), 10*time.Second)
 
 	// Through the Authenticator: 503 material, fail closed.

@@ -70,11 +70,11 @@ func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.Revoc
 			continue // expired; Sweep deletes it
 		}
 		switch auth.RevocationKind(kind) {
-		case auth.RevokeToken:
+		case auth.RevocationToken:
 			st.TokenRevoked = true
-		case auth.RevokeSession:
+		case auth.RevocationSession:
 			st.SessionRevoked = true
-		case auth.RevokeUser:
+		case auth.RevocationUser:
 			st.UserCutoff = at
 		}
 	}

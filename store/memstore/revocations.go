@@ -37,9 +37,9 @@ func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.Revoc
 	}
 	s.rmu.RLock()
 	defer s.rmu.RUnlock()
-	_, st.TokenRevoked = s.revoked[revKey{auth.RevokeToken, q.TokenID}]
-	_, st.SessionRevoked = s.revoked[revKey{auth.RevokeSession, q.SessionID}]
-	if r, ok := s.revoked[revKey{auth.RevokeUser, q.UserID}]; ok {
+	_, st.TokenRevoked = s.revoked[revKey{auth.RevocationToken, q.TokenID}]
+	_, st.SessionRevoked = s.revoked[revKey{auth.RevocationSession, q.SessionID}]
+	if r, ok := s.revoked[revKey{auth.RevocationUser, q.UserID}]; ok {
 		st.UserCutoff = r.At
 	}
 	return st, nil

@@ -51,7 +51,7 @@ func BenchmarkRevokedCachedAfterRevokes(b *testing.B) {
 	s := benchStore(b)
 	ctx := context.Background()
 	for range 1000 {
-		require.NoError(b, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}))
+		require.NoError(b, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}))
 	}
 	q := newQuery()
 	_, err := s.Revoked(ctx, q)
@@ -129,7 +129,7 @@ func BenchmarkRevoke(b *testing.B) {
 	exp := time.Now().Add(time.Minute)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: exp}); err != nil {
+		if err := s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: exp}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -143,7 +143,7 @@ func BenchmarkRevokeParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: exp}); err != nil {
+			if err := s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: exp}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -195,7 +195,7 @@ func BenchmarkCluster(b *testing.B) {
 		exp := time.Now().Add(time.Minute)
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: exp}); err != nil {
+			if err := s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: exp}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -94,16 +94,16 @@ func testCrossSlot(t *testing.T, s *Store, addrs []string) {
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	for _, r := range []auth.Revocation{
 		{},
-		{Kind: auth.RevokeSession, ID: q.SessionID, At: at, ExpiresAt: at.Add(time.Hour)},
-		{Kind: auth.RevokeUser, ID: q.UserID, At: at, ExpiresAt: at.Add(time.Hour)},
-		{Kind: auth.RevokeToken, ID: q.TokenID, At: at, ExpiresAt: at.Add(time.Hour)},
+		{Kind: auth.RevocationSession, ID: q.SessionID, At: at, ExpiresAt: at.Add(time.Hour)},
+		{Kind: auth.RevocationUser, ID: q.UserID, At: at, ExpiresAt: at.Add(time.Hour)},
+		{Kind: auth.RevocationToken, ID: q.TokenID, At: at, ExpiresAt: at.Add(time.Hour)},
 	} {
 		switch r.Kind {
-		case auth.RevokeSession:
+		case auth.RevocationSession:
 			want.SessionRevoked = true
-		case auth.RevokeUser:
+		case auth.RevocationUser:
 			want.UserCutoff = at
-		case auth.RevokeToken:
+		case auth.RevocationToken:
 			want.TokenRevoked = true
 		}
 		if r.Kind != 0 {

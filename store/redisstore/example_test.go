@@ -40,7 +40,7 @@ func Example() {
 	fmt.Println("session revoked:", st.SessionRevoked)
 
 	now := time.Now()
-	err = store.Revoke(ctx, auth.Revocation{Kind: auth.RevokeSession, ID: q.SessionID, At: now, ExpiresAt: now.Add(time.Minute)})
+	err = store.Revoke(ctx, auth.Revocation{Kind: auth.RevocationSession, ID: q.SessionID, At: now, ExpiresAt: now.Add(time.Minute)})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func TestClientKill(t *testing.T) {
 
 	// Redis dropped the checker's tracking with its connections: this write
 	// invalidates nothing on the checker's side.
-	require.NoError(t, writer.Revoke(ctx, auth.Revocation{Kind: auth.RevokeSession, ID: q.SessionID, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}))
+	require.NoError(t, writer.Revoke(ctx, auth.Revocation{Kind: auth.RevocationSession, ID: q.SessionID, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}))
 
 	st, err = checker.Revoked(ctx, q)
 	require.NoError(t, err, "the checker reconnects by itself")
@@ -141,7 +141,7 @@ func TestOutage(t *testing.T) {
 	require.Equal(t, auth.RevocationStatus{}, st)
 	require.True(t, cached(t, checker, x))
 	z := uuid.NewString()
-	require.NoError(t, writer.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: z, At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
+	require.NoError(t, writer.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: z, At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
 
 	// Wait until the checker has noticed that every one of its connections
 	// closed: until then, it may rightly answer from a cache that cannot
@@ -165,7 +165,7 @@ func TestOutage(t *testing.T) {
 		return err
 	})
 	within("Revoke", func() error {
-		return writer.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: x.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
+		return writer.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: x.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
 	})
 	within("Authenticate", func() error { _, err := a.Authenticate(ctx, pair.AccessToken); return err })
 	_, err = insecure.Authenticate(ctx, pair.AccessToken)
@@ -176,7 +176,7 @@ func TestOutage(t *testing.T) {
 	// The writer revokes X as soon as Redis is back; the checker had it
 	// cached as not revoked before the outage.
 	require.Eventually(t, func() bool {
-		return writer.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: x.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}) == nil
+		return writer.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: x.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}) == nil
 	}, 10*time.Second, 10*time.Millisecond, "the writer recovers")
 	var got auth.RevocationStatus
 	require.Eventually(t, func() bool {
@@ -213,7 +213,7 @@ func TestSlowRedis(t *testing.T) {
 	require.Less(t, elapsed, 2*time.Second, "cut short by the timeout, not waiting out the 4 s pause")
 
 	start = time.Now()
-	err = s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: q.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
+	err = s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: q.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
 	requireUnavailable(t, err)
 	require.Less(t, time.Since(start), 2*time.Second)
 
@@ -223,7 +223,7 @@ func TestSlowRedis(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "recovers after the pause")
 	// The timed-out Revoke may or may not have reached Redis: the caller
 	// retries it, which is safe as the script is idempotent.
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: q.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: q.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}))
 	st, err := s.Revoked(ctx, q)
 	require.NoError(t, err)
 	require.True(t, st.TokenRevoked)
@@ -243,7 +243,7 @@ func TestUnreachable(t *testing.T) {
 		_, err = s.Revoked(context.Background(), auth.RevocationQuery{TokenID: "a", SessionID: "b", UserID: "c"})
 		requireUnavailable(t, err)
 		require.NotContains(t, err.Error(), srv.Addr())
-		err = s.Revoke(context.Background(), auth.Revocation{Kind: auth.RevokeUser, ID: "c", At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
+		err = s.Revoke(context.Background(), auth.Revocation{Kind: auth.RevocationUser, ID: "c", At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
 		requireUnavailable(t, err)
 	}
 	require.Equal(t, int64(1), logs.n.Load(), "one record for a burst of failures")

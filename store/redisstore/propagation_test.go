@@ -56,11 +56,11 @@ func propagation(t testing.TB, writerClient, checkerClient rueidis.Client, round
 		r := auth.Revocation{At: at, ExpiresAt: at.Add(time.Minute)}
 		switch i % 3 {
 		case 0:
-			r.Kind, r.ID = auth.RevokeToken, q.TokenID
+			r.Kind, r.ID = auth.RevocationToken, q.TokenID
 		case 1:
-			r.Kind, r.ID = auth.RevokeSession, q.SessionID
+			r.Kind, r.ID = auth.RevocationSession, q.SessionID
 		case 2:
-			r.Kind, r.ID = auth.RevokeUser, q.UserID
+			r.Kind, r.ID = auth.RevocationUser, q.UserID
 		}
 		start := time.Now()
 		require.NoError(t, writer.Revoke(ctx, r))

@@ -71,11 +71,11 @@ func (r *recent) merge(k *queryKeys, st *auth.RevocationStatus) {
 			continue
 		}
 		switch k.kinds[i] {
-		case auth.RevokeToken:
+		case auth.RevocationToken:
 			st.TokenRevoked = true
-		case auth.RevokeSession:
+		case auth.RevocationSession:
 			st.SessionRevoked = true
-		case auth.RevokeUser:
+		case auth.RevocationUser:
 			if st.UserCutoff.IsZero() || e.ms > st.UserCutoff.UnixMilli() {
 				st.UserCutoff = time.UnixMilli(e.ms).UTC()
 			}

@@ -179,11 +179,11 @@ return 1
 `
 
 // Revoke records r until r.ExpiresAt, in one atomic, idempotent script
-// call. For RevokeUser the stored cutoff only moves forward; for every kind
+// call. For RevocationUser the stored cutoff only moves forward; for every kind
 // the later of the stored and the requested expiry is kept. It returns nil
 // only once Redis has acknowledged the write; errors wrap
 // auth.ErrInvalidInput (unknown kind, empty ID or one longer than
-// MaxIDBytes, zero ExpiresAt, or zero At for RevokeUser) or
+// MaxIDBytes, zero ExpiresAt, or zero At for RevocationUser) or
 // auth.ErrUnavailable (Redis unreachable, failing or slower than the
 // timeout; the write may or may not have happened, and retrying is safe).
 // Once it returns nil, Revoked on this Store reports the revocation, and
@@ -192,11 +192,11 @@ return 1
 func (s *Store) Revoke(ctx context.Context, r auth.Revocation) error {
 	var prefix string
 	switch r.Kind {
-	case auth.RevokeToken:
+	case auth.RevocationToken:
 		prefix = s.tokenPrefix
-	case auth.RevokeSession:
+	case auth.RevocationSession:
 		prefix = s.sessionPrefix
-	case auth.RevokeUser:
+	case auth.RevocationUser:
 		if r.At.IsZero() {
 			return invalid("user cutoff time is zero")
 		}
@@ -269,17 +269,17 @@ func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.Revoc
 	for i := range res {
 		r := &res[i]
 		switch k.kinds[i] {
-		case auth.RevokeToken, auth.RevokeSession:
+		case auth.RevocationToken, auth.RevocationSession:
 			err := r.Error()
 			if err != nil && !rueidis.IsRedisNil(err) {
 				return auth.RevocationStatus{}, s.unavailable(cctx, "redisstore.Revoked", err)
 			}
-			if k.kinds[i] == auth.RevokeToken {
+			if k.kinds[i] == auth.RevocationToken {
 				st.TokenRevoked = err == nil
 			} else {
 				st.SessionRevoked = err == nil
 			}
-		case auth.RevokeUser:
+		case auth.RevocationUser:
 			ms, err := r.AsInt64()
 			switch {
 			case err == nil:
@@ -354,9 +354,9 @@ func (s *Store) queryKeys(q *auth.RevocationQuery, k *queryKeys) {
 		ends[k.n] = b.Len()
 		k.n++
 	}
-	add(auth.RevokeToken, s.tokenPrefix, q.TokenID)
-	add(auth.RevokeSession, s.sessionPrefix, q.SessionID)
-	add(auth.RevokeUser, s.userPrefix, q.UserID)
+	add(auth.RevocationToken, s.tokenPrefix, q.TokenID)
+	add(auth.RevocationSession, s.sessionPrefix, q.SessionID)
+	add(auth.RevocationUser, s.userPrefix, q.UserID)
 	all, start := b.String(), 0
 	for i := range k.n {
 		k.keys[i] = all[start:ends[i]]

@@ -112,12 +112,12 @@ func TestRevokeInvalid(t *testing.T) {
 	long := string(make([]byte, MaxIDBytes+1))
 	for name, r := range map[string]auth.Revocation{
 		"unknown kind":       {Kind: 0, ID: "x", At: now, ExpiresAt: now.Add(time.Hour)},
-		"kind out of range":  {Kind: auth.RevokeUser + 1, ID: "x", At: now, ExpiresAt: now.Add(time.Hour)},
-		"empty ID":           {Kind: auth.RevokeToken, At: now, ExpiresAt: now.Add(time.Hour)},
-		"long ID":            {Kind: auth.RevokeToken, ID: long, At: now, ExpiresAt: now.Add(time.Hour)},
-		"no expiry":          {Kind: auth.RevokeSession, ID: "x", At: now},
-		"expiry before 1970": {Kind: auth.RevokeSession, ID: "x", At: now, ExpiresAt: time.Unix(-1, 0)},
-		"user without At":    {Kind: auth.RevokeUser, ID: "x", ExpiresAt: now.Add(time.Hour)},
+		"kind out of range":  {Kind: auth.RevocationUser + 1, ID: "x", At: now, ExpiresAt: now.Add(time.Hour)},
+		"empty ID":           {Kind: auth.RevocationToken, At: now, ExpiresAt: now.Add(time.Hour)},
+		"long ID":            {Kind: auth.RevocationToken, ID: long, At: now, ExpiresAt: now.Add(time.Hour)},
+		"no expiry":          {Kind: auth.RevocationSession, ID: "x", At: now},
+		"expiry before 1970": {Kind: auth.RevocationSession, ID: "x", At: now, ExpiresAt: time.Unix(-1, 0)},
+		"user without At":    {Kind: auth.RevocationUser, ID: "x", ExpiresAt: now.Add(time.Hour)},
 	} {
 		require.ErrorIs(t, s.Revoke(ctx, r), auth.ErrInvalidInput, name)
 	}
@@ -146,19 +146,19 @@ func TestEntries(t *testing.T) {
 
 	uid := uuid.NewString()
 	userKey := s.prefix + "revoked:user:{" + uid + "}"
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: uid, At: at, ExpiresAt: exp}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: uid, At: at, ExpiresAt: exp}))
 	v, e := get(userKey)
 	require.Equal(t, strconv.FormatInt(at.UnixMilli(), 10), v)
 	require.Equal(t, exp.UnixMilli(), e.UnixMilli())
 
 	// An earlier cutoff with a later expiry: the cutoff stays, the expiry moves.
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: uid, At: at.Add(-time.Minute), ExpiresAt: exp.Add(time.Hour)}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: uid, At: at.Add(-time.Minute), ExpiresAt: exp.Add(time.Hour)}))
 	v, e = get(userKey)
 	require.Equal(t, strconv.FormatInt(at.UnixMilli(), 10), v)
 	require.Equal(t, exp.Add(time.Hour).UnixMilli(), e.UnixMilli())
 
 	// A later cutoff with an earlier expiry: the cutoff moves, the expiry stays.
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: uid, At: at.Add(time.Minute), ExpiresAt: exp}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: uid, At: at.Add(time.Minute), ExpiresAt: exp}))
 	v, e = get(userKey)
 	require.Equal(t, strconv.FormatInt(at.Add(time.Minute).UnixMilli(), 10), v)
 	require.Equal(t, exp.Add(time.Hour).UnixMilli(), e.UnixMilli())
@@ -166,20 +166,20 @@ func TestEntries(t *testing.T) {
 	// Tokens and sessions keep the later expiry too.
 	sid := uuid.NewString()
 	sessionKey := s.prefix + "revoked:session:{" + sid + "}"
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeSession, ID: sid, At: at, ExpiresAt: exp}))
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeSession, ID: sid, At: at, ExpiresAt: at.Add(time.Minute)}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationSession, ID: sid, At: at, ExpiresAt: exp}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationSession, ID: sid, At: at, ExpiresAt: at.Add(time.Minute)}))
 	_, e = get(sessionKey)
 	require.Equal(t, exp.UnixMilli(), e.UnixMilli())
 
 	jti := uuid.NewString()
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: jti, At: at, ExpiresAt: exp}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: jti, At: at, ExpiresAt: exp}))
 	v, e = get(s.prefix + "revoked:token:{" + jti + "}")
 	require.Equal(t, strconv.FormatInt(at.UnixMilli(), 10), v)
 	require.Equal(t, exp.UnixMilli(), e.UnixMilli())
 
 	// An entry whose expiry has passed is not kept.
 	old := uuid.NewString()
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: old, At: at.Add(-time.Hour), ExpiresAt: at.Add(-time.Minute)}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: old, At: at.Add(-time.Hour), ExpiresAt: at.Add(-time.Minute)}))
 	st, err := s.Revoked(ctx, auth.RevocationQuery{TokenID: old})
 	require.NoError(t, err)
 	require.False(t, st.TokenRevoked)
@@ -197,7 +197,7 @@ func TestCache(t *testing.T) {
 	require.True(t, cached(t, s, q), "the second look-up is served from the cache")
 
 	at := time.Now().Truncate(time.Millisecond)
-	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: q.UserID, At: at, ExpiresAt: at.Add(time.Hour)}))
+	require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: q.UserID, At: at, ExpiresAt: at.Add(time.Hour)}))
 	require.Eventually(t, func() bool {
 		st, err := s.Revoked(ctx, q)
 		return err == nil && st.UserCutoff.Equal(at)
@@ -219,7 +219,7 @@ func TestMalformedEntry(t *testing.T) {
 	require.NoError(t, c.Do(ctx, c.B().Expire().Key(s.tokenPrefix+jti+"}").Seconds(60).Build()).Error())
 	_, err = s.Revoked(ctx, auth.RevocationQuery{TokenID: jti})
 	requireUnavailable(t, err)
-	err = s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: jti, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
+	err = s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: jti, At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
 	requireUnavailable(t, err)
 }
 
@@ -231,7 +231,7 @@ func TestCanceled(t *testing.T) {
 	_, err := s.Revoked(ctx, auth.RevocationQuery{TokenID: uuid.NewString()})
 	requireUnavailable(t, err)
 	require.ErrorIs(t, err, context.Canceled)
-	err = s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
+	err = s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: uuid.NewString(), At: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
 	requireUnavailable(t, err)
 	require.ErrorIs(t, err, context.Canceled)
 }
@@ -247,7 +247,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	ctx := context.Background()
 	for range 100 {
 		q := auth.RevocationQuery{TokenID: uuid.NewString(), SessionID: uuid.NewString(), UserID: uuid.NewString()}
-		require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: q.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Second)}))
+		require.NoError(t, s.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: q.TokenID, At: time.Now(), ExpiresAt: time.Now().Add(time.Second)}))
 		_, err := s.Revoked(ctx, q)
 		require.NoError(t, err)
 	}

@@ -86,7 +86,7 @@ func TestTimesAreIntegerMilliseconds(t *testing.T) {
 	defer st.Close()
 	at := time.Date(2031, 5, 6, 7, 8, 9, 123_456_789, time.UTC)
 	id := "0190d6a2-0000-7000-8000-000000000001"
-	require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: id, At: at, ExpiresAt: at.Add(time.Hour)}))
+	require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: id, At: at, ExpiresAt: at.Add(time.Hour)}))
 	var typ string
 	var ms int64
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT typeof(revoked_at), revoked_at FROM auth_revocations WHERE id = ?", id).Scan(&typ, &ms))

@@ -217,7 +217,7 @@ func Store(t *testing.T, open Opener) {
 		require.NoError(t, err)
 		defer st2.Close()
 		id := newID()
-		require.NoError(t, st2.Revoke(ctx, auth.Revocation{Kind: auth.RevokeSession, ID: id, At: clock.Now(), ExpiresAt: clock.Now().Add(time.Minute)}))
+		require.NoError(t, st2.Revoke(ctx, auth.Revocation{Kind: auth.RevocationSession, ID: id, At: clock.Now(), ExpiresAt: clock.Now().Add(time.Minute)}))
 		rs, err := st2.Revoked(ctx, auth.RevocationQuery{SessionID: id})
 		require.NoError(t, err)
 		require.True(t, rs.SessionRevoked)
@@ -229,8 +229,8 @@ func Store(t *testing.T, open Opener) {
 
 	t.Run("RevokeKeepsLaterExpiry", func(t *testing.T) {
 		id, now := newID(), time.Now()
-		require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: id, At: now, ExpiresAt: now.Add(time.Hour)}))
-		require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: id, At: now, ExpiresAt: now.Add(time.Second)}))
+		require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: id, At: now, ExpiresAt: now.Add(time.Hour)}))
+		require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: id, At: now, ExpiresAt: now.Add(time.Second)}))
 		_, err := st.Sweep(ctx, now.Add(time.Minute))
 		require.NoError(t, err)
 		rs, err := st.Revoked(ctx, auth.RevocationQuery{TokenID: id})
@@ -246,7 +246,7 @@ func Store(t *testing.T, open Opener) {
 		for range 3 {
 			require.NoError(t, st.CreateSession(ctx, newSession(u, far.Add(-48*time.Hour))))
 		}
-		require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeUser, ID: newID(), At: far, ExpiresAt: far.Add(-time.Hour)}))
+		require.NoError(t, st.Revoke(ctx, auth.Revocation{Kind: auth.RevocationUser, ID: newID(), At: far, ExpiresAt: far.Add(-time.Hour)}))
 		for _, userID := range []string{u.ID, ""} { // a user's token and a decoy
 			at := far.Add(-2 * time.Hour)
 			require.NoError(t, st.CreateActionToken(ctx, &auth.ActionToken{Hash: hash(randomHex(16)), Purpose: auth.PurposeVerifyEmail,
@@ -367,7 +367,7 @@ func calls(st *bunstore.Store) map[string]func(context.Context) error {
 			return err
 		},
 		"Revoke": func(ctx context.Context) error {
-			return st.Revoke(ctx, auth.Revocation{Kind: auth.RevokeToken, ID: newID(), At: now, ExpiresAt: now.Add(time.Hour)})
+			return st.Revoke(ctx, auth.Revocation{Kind: auth.RevocationToken, ID: newID(), At: now, ExpiresAt: now.Add(time.Hour)})
 		},
 		"Revoked": func(ctx context.Context) error {
 			_, err := st.Revoked(ctx, auth.RevocationQuery{TokenID: newID(), SessionID: newID(), UserID: newID()})
