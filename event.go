@@ -42,21 +42,21 @@ type Event struct {
 	// ID is a UUIDv7 (time-ordered) given when the event is emitted; an
 	// EventWriter stores each ID once, so a retried write cannot
 	// duplicate an event.
-	ID   string    `json:"id"`
-	Type EventType `json:"type"`
-	Time time.Time `json:"time"`
+	ID   string
+	Type EventType
+	Time time.Time
 	// TenantID and UserID name the subject of the action.
-	TenantID string `json:"tenant_id,omitempty"`
-	UserID   string `json:"user_id,omitempty"`
+	TenantID string
+	UserID   string
 	// ActorID is the user who performed an administrative action, taken
 	// from the claims in the context (NewContext); empty for self-service.
-	ActorID   string `json:"actor_id,omitempty"`
-	SessionID string `json:"session_id,omitempty"`
-	IP        string `json:"ip,omitempty"`
-	UserAgent string `json:"user_agent,omitempty"`
+	ActorID   string
+	SessionID string
+	IP        string
+	UserAgent string
 	// Reason classifies a failure ("invalid_credentials", "inactive",
 	// "rate_limited_ip", ...) or a change ("role viewer->editor").
-	Reason string `json:"reason,omitempty"`
+	Reason string
 }
 
 // EventSink receives events. Record is called synchronously on the

@@ -12,9 +12,9 @@ import (
 // Session is one login: a family of refresh tokens, each replacing the one
 // before. Only SHA-256 hashes of refresh tokens are stored.
 type Session struct {
-	ID       string `json:"id"`
-	UserID   string `json:"user_id"`
-	TenantID string `json:"tenant_id"`
+	ID       string
+	UserID   string
+	TenantID string
 	// RefreshHash is the hash of the refresh token that is valid now.
 	RefreshHash []byte `json:"-"`
 	// PreviousHash is the hash of the token RefreshHash replaced, kept to
@@ -22,18 +22,18 @@ type Session struct {
 	PreviousHash []byte `json:"-"`
 	// RotatedAt is when RefreshHash replaced PreviousHash; zero before the
 	// first rotation.
-	RotatedAt  time.Time `json:"-"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastUsedAt time.Time `json:"last_used_at"`
+	RotatedAt  time.Time
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 	// IdleExpiresAt is when the session ends unless refreshed; never later
 	// than ExpiresAt.
-	IdleExpiresAt time.Time `json:"idle_expires_at"`
+	IdleExpiresAt time.Time
 	// ExpiresAt is the absolute end of the session.
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time
 	// RevokedAt is when the session was revoked; zero while it is live.
-	RevokedAt time.Time `json:"-"`
-	UserAgent string    `json:"user_agent"`
-	IP        string    `json:"ip"`
+	RevokedAt time.Time
+	UserAgent string
+	IP        string
 }
 
 // Live reports whether the session is neither revoked nor expired at now.
@@ -93,22 +93,22 @@ type SessionStore interface {
 
 // TokenPair is what Login and Refresh return.
 type TokenPair struct {
-	AccessToken string `json:"access_token"`
+	AccessToken string
 	// TokenType is always "Bearer".
-	TokenType string `json:"token_type"`
+	TokenType string
 	// IssuedAt is when the pair was issued, by the Authenticator's clock;
 	// ExpiresAt.Sub(IssuedAt) is the access token's lifetime.
-	IssuedAt time.Time `json:"issued_at"`
+	IssuedAt time.Time
 	// ExpiresAt is when the access token expires.
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time
 	// RefreshToken is the new refresh token. It is empty when Refresh
 	// answered a concurrent retry within the grace window: the client
 	// keeps the refresh token it already has (RFC 6749 §6).
-	RefreshToken string `json:"refresh_token,omitempty"`
+	RefreshToken string
 	// RefreshExpiresAt is when the session ends unless refreshed.
-	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+	RefreshExpiresAt time.Time
 	// SessionID identifies the session for listing and revocation.
-	SessionID string `json:"session_id"`
+	SessionID string
 }
 
 // issue creates the access token for a session of u and returns it with the

@@ -16,12 +16,12 @@ const DefaultTenantSlug = "default"
 
 // Tenant is an isolated group of users.
 type Tenant struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Slug      string    `json:"slug"`
-	Active    bool      `json:"active"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string
+	Name      string
+	Slug      string
+	Active    bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TenantStore persists tenants. Implementations must be safe for concurrent use.

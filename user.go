@@ -33,18 +33,18 @@ const (
 
 // User is an account. PasswordHash is never serialised to JSON.
 type User struct {
-	ID           string          `json:"id"`
-	TenantID     string          `json:"tenant_id"`
-	Email        string          `json:"email"`
-	PasswordHash string          `json:"-"`
-	Name         string          `json:"name"`
-	Role         Role            `json:"role"`
-	Active       bool            `json:"active"`
-	Verified     bool            `json:"verified"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
-	LastLoginAt  *time.Time      `json:"last_login_at"`
-	Meta         json.RawMessage `json:"meta"`
+	ID           string
+	TenantID     string
+	Email        string
+	PasswordHash string `json:"-"`
+	Name         string
+	Role         Role
+	Active       bool
+	Verified     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastLoginAt  *time.Time
+	Meta         json.RawMessage
 }
 
 // UserUpdate lists the fields to change; nil fields are left alone.
