@@ -23,7 +23,7 @@ type EventQuery struct {
 
 // AuditLog answers queries over stored events: bunstore keeps them in a
 // table, memstore in a bounded ring. Both are also EventWriters: give the
-// store to NewAsyncSink for Config.Events, and as Config.AuditLog for
+// store to audit.NewAsync for Config.Events, and as Config.AuditLog for
 // reading.
 type AuditLog interface {
 	// AuditEvents returns up to q.Limit events matching q, newest (greatest
@@ -63,4 +63,14 @@ func (a *Authenticator) AuditEvents(ctx context.Context, q EventQuery) ([]Event,
 		next = evs[limit-1].ID
 	}
 	return evs, next, nil
+}
+
+// EventWriter stores batches of audit events: bunstore and memstore do.
+// WriteEvents must be idempotent by Event.ID: an event whose ID is
+// already stored is skipped, so a batch retried after a lost reply is
+// stored once. An error wrapping ErrUnavailable or a context error means
+// the batch may be retried; any other error means some event of it cannot
+// be stored.
+type EventWriter interface {
+	WriteEvents(ctx context.Context, events []Event) error
 }

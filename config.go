@@ -99,10 +99,10 @@ type Config struct {
 
 	// Events receives an audit event for every security-relevant action
 	// (see EventSink for the guarantees). Zero: SlogSink over Logger;
-	// NopSink{} turns auditing off.
+	// audit.Nop{} turns auditing off.
 	Events EventSink
 	// AuditLog, if set, answers AuditEvents (the admin's view of the log).
-	// It is usually also in Events (directly, or through NewAsyncSink).
+	// It is usually also in Events (directly, or through audit.NewAsync).
 	AuditLog AuditLog
 
 	// TracerProvider receives a span per flow (Authenticate only when the

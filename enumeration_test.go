@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/store/memstore"
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,7 @@ func enumerationSetup(t testing.TB) (*auth.Authenticator, *auth.Hasher) {
 	require.NoError(t, err)
 	off := auth.Limit{Burst: -1}
 	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil,
-		auth.Config{Hasher: h, Limits: auth.Limits{LoginPerIP: off, LoginPerAccount: off}, Events: auth.NopSink{}})
+		auth.Config{Hasher: h, Limits: auth.Limits{LoginPerIP: off, LoginPerAccount: off}, Events: audit.Nop{}})
 	_, err = a.Register(context.Background(), auth.RegisterRequest{Email: "known@example.com", Password: pw})
 	require.NoError(t, err)
 	return a, h

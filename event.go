@@ -61,7 +61,7 @@ type Event struct {
 
 // EventSink receives events. Record is called synchronously on the
 // goroutine of the flow, after the action took effect, and must return
-// quickly: write to a database or a network exporter through NewAsyncSink.
+// quickly: write to a database or a network exporter through audit.NewAsync.
 // A panic in Record is recovered and logged; nothing a sink does can fail
 // or undo the action.
 type EventSink interface {
@@ -91,16 +91,6 @@ func (s SlogSink) Record(ctx context.Context, e Event) {
 	s.Logger.LogAttrs(ctx, level, "auth: "+string(e.Type), attrs...)
 }
 
-// MultiSink sends every event to each of its sinks in order.
-type MultiSink []EventSink
-
-// Record implements EventSink.
-func (m MultiSink) Record(ctx context.Context, e Event) {
-	for _, s := range m {
-		s.Record(ctx, e)
-	}
-}
-
 func safeRecord(ctx context.Context, sink EventSink, e Event, log *slog.Logger) {
 	defer func() {
 		if r := recover(); r != nil && log != nil {
@@ -128,9 +118,3 @@ func (a *Authenticator) emit(ctx context.Context, e Event) {
 	e.IP, e.UserAgent = clientString(e.IP, 64), clientString(e.UserAgent, 512)
 	safeRecord(ctx, a.cfg.Events, e, a.cfg.Logger)
 }
-
-// NopSink discards events.
-type NopSink struct{}
-
-// Record implements EventSink.
-func (NopSink) Record(context.Context, Event) {}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/store/memstore"
 	"github.com/stretchr/testify/require"
@@ -195,7 +196,7 @@ func TestFailingSinkNeverFailsTheAction(t *testing.T) {
 	require.NoError(t, err)
 
 	slow := blockingWriter{release: make(chan struct{})}
-	async, err := auth.NewAsyncSink(slow, auth.AsyncSinkConfig{Buffer: 2, Wait: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	async, err := audit.NewAsync(slow, audit.AsyncConfig{Buffer: 2, Wait: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	b, _ := eventAuthenticator(t, async)
 	done := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/store/memstore"
 	"github.com/stretchr/testify/require"
@@ -25,7 +26,7 @@ func TestTelemetry(t *testing.T) {
 	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
 	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil,
-		auth.Config{MeterProvider: mp, TracerProvider: tp, RefreshGrace: -1, Events: auth.NopSink{}})
+		auth.Config{MeterProvider: mp, TracerProvider: tp, RefreshGrace: -1, Events: audit.Nop{}})
 
 	_, err := a.Register(ctx, auth.RegisterRequest{Email: "otel@example.com", Password: pw})
 	require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/go-pkgz/auth/v2/token"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/store/memstore"
 	"github.com/maestro-ml/auth/store/redisstore"
 	"github.com/redis/go-redis/v9"
@@ -191,7 +192,7 @@ func (f *fixture) ours(rev auth.RevocationStore, cacheSize int) (*auth.Authentic
 	return auth.New(auth.Config{
 		Keys: f.keys, Users: f.mem, Tenants: f.mem, Sessions: f.mem, Revocations: rev,
 		Issuer: issuer, Audience: audience, TokenCacheSize: cacheSize,
-		Events: auth.NopSink{}, Logger: discard,
+		Events: audit.Nop{}, Logger: discard,
 	})
 }
 

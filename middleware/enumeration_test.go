@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/middleware"
 	"github.com/stretchr/testify/require"
 )
@@ -137,10 +138,10 @@ func TestLoginEnumeration(t *testing.T) {
 // A password-reset request answers alike for a registered address and an
 // unknown one (OWASP ASVS 5.0 V6.4).
 func TestForgotPasswordEnumeration(t *testing.T) {
-	// Events go nowhere, as to an asynchronous sink (auth.NewAsyncSink):
+	// Events go nowhere, as to an asynchronous sink (audit.NewAsync):
 	// a synchronous sink writing to a terminal would add its own time to
 	// the registered address's answer, the only one that records an event.
-	e := newEnvWith(t, envConfig{lifecycle: true, cfg: auth.Config{Events: auth.NopSink{}}})
+	e := newEnvWith(t, envConfig{lifecycle: true, cfg: auth.Config{Events: audit.Nop{}}})
 	u, _ := e.user(auth.RoleViewer, "")
 	srv := e.serve()
 	res := probe(t, "password/forgot", "registered address", "unknown address", 20,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/middleware"
 	"github.com/maestro-ml/auth/store/bunstore"
 )
@@ -230,17 +231,17 @@ func ready(w http.ResponseWriter, r *http.Request, st *stores, log *slog.Logger,
 }
 
 // auditSinks returns where audit events go: to the log, and to the
-// auth_audit_events table through an AsyncSink, which writes in batches
+// auth_audit_events table through an audit.Async, which writes in batches
 // and retries while the database is unavailable, so that an outage of a
 // few seconds loses no event; the store also answers the administrators'
 // GET /api/v1/auth/audit-events. stop writes what is buffered (until its
 // context ends): call it before closing the store.
 func auditSinks(st *bunstore.Store, log *slog.Logger) (sink auth.EventSink, auditLog auth.AuditLog, stop func(context.Context) error, err error) {
-	async, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{Logger: log})
+	async, err := audit.NewAsync(st, audit.AsyncConfig{Logger: log})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return auth.MultiSink{auth.SlogSink{Logger: log}, async}, st, async.Shutdown, nil
+	return audit.Multi{auth.SlogSink{Logger: log}, async}, st, async.Shutdown, nil
 }
 
 // reloadKeys installs the key set of the key file (after `keys rotate`, or

@@ -34,10 +34,10 @@ const (
 // WriteEvents implements auth.EventWriter: it inserts the events into
 // auth_audit_events in one multi-row INSERT that skips the IDs already
 // stored (ON CONFLICT DO NOTHING), so a batch retried after a lost reply
-// is stored once. Give the Store to auth.NewAsyncSink, which batches and
+// is stored once. Give the Store to audit.NewAsync, which batches and
 // retries, for Config.Events, and as Config.AuditLog for reading:
 //
-//	events, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{})
+//	events, err := audit.NewAsync(st, audit.AsyncConfig{})
 //	defer events.Shutdown(ctx) // before st.Close: writes what is buffered
 //	cfg := auth.Config{Events: events, AuditLog: st, ...}
 //

@@ -12,7 +12,7 @@
 //	st, err := bunstore.New(db)
 //	if err != nil { ... }
 //	defer st.Close()
-//	events, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{}) // batches, retries
+//	events, err := audit.NewAsync(st, audit.AsyncConfig{}) // batches, retries
 //	if err != nil { ... }
 //	defer events.Shutdown(ctx) // writes what is buffered; before st.Close
 //	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st,
@@ -45,7 +45,7 @@
 // # Audit log
 //
 // WriteEvents inserts a batch of events in one statement, skipping IDs
-// already stored: give the Store to auth.NewAsyncSink (which batches,
+// already stored: give the Store to audit.NewAsync (which batches,
 // retries while the database is unavailable and counts what it drops) for
 // Config.Events, and as Config.AuditLog. Events carry the UUIDv7 ID they
 // were emitted with, so IDs follow emission order and serve as the paging

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/internal/faultnet"
 	"github.com/maestro-ml/auth/migrate"
@@ -276,13 +277,13 @@ func proxiedStore(t *testing.T) (*bunstore.Store, *bun.DB, *faultnet.Proxy) {
 }
 
 // TestPostgresAuditOutage cuts the audit store off PostgreSQL while an
-// Authenticator records events through an AsyncSink: the flows answer
+// Authenticator records events through an audit.Async: the flows answer
 // without waiting on the outage, and once PostgreSQL is reachable again
 // every event is in the table exactly once.
 func TestPostgresAuditOutage(t *testing.T) {
 	ctx := context.Background()
 	st, _, proxy := proxiedStore(t)
-	sink, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{MaxBackoff: 100 * time.Millisecond, Logger: dbtest.Logger()})
+	sink, err := audit.NewAsync(st, audit.AsyncConfig{MaxBackoff: 100 * time.Millisecond, Logger: dbtest.Logger()})
 	require.NoError(t, err)
 	direct, err := bunstore.New(pg.Open(t), bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
 	require.NoError(t, err)

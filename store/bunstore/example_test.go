@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/migrate"
 	"github.com/maestro-ml/auth/store/bunstore"
 	"github.com/maestro-ml/auth/store/bunstore/internal/dbtest"
@@ -62,7 +63,7 @@ func Example() {
 	// true
 }
 
-// ExampleStore_AuditEvents records events through an AsyncSink, as
+// ExampleStore_AuditEvents records events through an audit.Async, as
 // Config.Events would, and reads a tenant's audit log back, newest first.
 func ExampleStore_AuditEvents() {
 	ctx := context.Background()
@@ -77,7 +78,7 @@ func ExampleStore_AuditEvents() {
 	}
 	defer st.Close()
 
-	events, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{}) // for auth.Config.Events
+	events, err := audit.NewAsync(st, audit.AsyncConfig{}) // for auth.Config.Events
 	if err != nil {
 		log.Fatal(err)
 	}

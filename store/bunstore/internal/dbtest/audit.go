@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/store/bunstore"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
 )
 
 // auditLog checks what the AuditLog suite leaves to the store: recording
-// through auth.NewAsyncSink, odd text, the subject-or-actor filter across
+// through audit.NewAsync, odd text, the subject-or-actor filter across
 // pages, limits, cancellation, retention and failures.
 func auditLog(t *testing.T, open Opener, st *bunstore.Store) {
 	ctx := context.Background()
@@ -31,8 +32,8 @@ func auditLog(t *testing.T, open Opener, st *bunstore.Store) {
 		require.NoError(t, st.WriteEvents(ctx, es))
 	}
 
-	t.Run("ThroughAsyncSink", func(t *testing.T) {
-		sink, err := auth.NewAsyncSink(st, auth.AsyncSinkConfig{Buffer: 512, Wait: -1, Logger: Logger()})
+	t.Run("ThroughAsync", func(t *testing.T) {
+		sink, err := audit.NewAsync(st, audit.AsyncConfig{Buffer: 512, Wait: -1, Logger: Logger()})
 		require.NoError(t, err)
 		tenant := newID()
 		for i := range 300 {

@@ -1,4 +1,4 @@
-package auth
+package audit
 
 import (
 	"context"
@@ -10,22 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/maestro-ml/auth"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 )
 
-// EventWriter stores batches of audit events: bunstore and memstore do.
-// WriteEvents must be idempotent by Event.ID: an event whose ID is
-// already stored is skipped, so a batch retried after a lost reply is
-// stored once. An error wrapping ErrUnavailable or a context error means
-// the batch may be retried; any other error means some event of it cannot
-// be stored.
-type EventWriter interface {
-	WriteEvents(ctx context.Context, events []Event) error
-}
-
-// AsyncSinkConfig tunes NewAsyncSink. Every zero field takes its default.
-type AsyncSinkConfig struct {
+// AsyncConfig tunes NewAsync. Every zero field takes its default.
+type AsyncConfig struct {
 	// Buffer is how many events may wait to be written. Zero: 8192. While
 	// it is full, new events are dropped and counted.
 	Buffer int
@@ -53,15 +44,15 @@ type AsyncSinkConfig struct {
 	MeterProvider metric.MeterProvider
 }
 
-// AsyncSink writes events to an EventWriter from a goroutine of its own,
+// Async writes events to an auth.EventWriter from a goroutine of its own,
 // in batches, through a bounded buffer. A write that fails because the
 // store is unavailable is retried with exponential backoff until it
 // succeeds, so a brief outage of the audit store loses nothing; events are
 // dropped only when the buffer is full, when Shutdown's deadline passes,
 // or when the writer refuses one for good, and every drop is counted
 // (Dropped, the counter auth.audit.dropped) and logged with its count.
-type AsyncSink struct {
-	w        EventWriter
+type Async struct {
+	w        auth.EventWriter
 	batch    int
 	wait     time.Duration
 	timeout  time.Duration
@@ -85,22 +76,25 @@ type AsyncSink struct {
 }
 
 type queued struct {
-	e Event
+	e auth.Event
 	// done is closed once the event is written or given up on; nil if
 	// nobody waits for it.
 	done chan struct{}
 }
+
+// instrumentationName names the package's OpenTelemetry meter.
+const instrumentationName = "github.com/maestro-ml/auth/audit"
 
 const (
 	maxAuditBatch  = 1000
 	initialBackoff = 50 * time.Millisecond
 )
 
-// NewAsyncSink starts an AsyncSink over w. Call Shutdown when done: it
+// NewAsync starts an Async over w. Call Shutdown when done: it
 // writes what is buffered.
-func NewAsyncSink(w EventWriter, cfg AsyncSinkConfig) (*AsyncSink, error) {
+func NewAsync(w auth.EventWriter, cfg AsyncConfig) (*Async, error) {
 	if w == nil {
-		return nil, errors.New("auth: NewAsyncSink needs an EventWriter")
+		return nil, errors.New("audit: NewAsync: the EventWriter is nil")
 	}
 	def := func(v, d time.Duration) time.Duration {
 		if v == 0 {
@@ -108,7 +102,7 @@ func NewAsyncSink(w EventWriter, cfg AsyncSinkConfig) (*AsyncSink, error) {
 		}
 		return v
 	}
-	s := &AsyncSink{
+	s := &Async{
 		w: w, batch: 256, wait: def(cfg.Wait, 2*time.Second), timeout: def(cfg.WriteTimeout, 5*time.Second),
 		backoff: def(cfg.MaxBackoff, 5*time.Second), log: cfg.Logger, done: make(chan struct{}),
 	}
@@ -120,7 +114,7 @@ func NewAsyncSink(w EventWriter, cfg AsyncSinkConfig) (*AsyncSink, error) {
 		buffer = cfg.Buffer
 	}
 	if s.timeout < 0 || s.backoff < 0 || cfg.Buffer < 0 || cfg.Batch < 0 {
-		return nil, errors.New("auth: AsyncSinkConfig fields must not be negative (but Wait)")
+		return nil, errors.New("audit: AsyncConfig: no field but Wait may be negative")
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -142,10 +136,10 @@ func NewAsyncSink(w EventWriter, cfg AsyncSinkConfig) (*AsyncSink, error) {
 	return s, nil
 }
 
-// Record implements EventSink. It never blocks on a full buffer; while the
-// writer is healthy it waits up to AsyncSinkConfig.Wait for the event to
+// Record implements auth.EventSink. It never blocks on a full buffer; while the
+// writer is healthy it waits up to AsyncConfig.Wait for the event to
 // be written, or until ctx is done.
-func (s *AsyncSink) Record(ctx context.Context, e Event) {
+func (s *Async) Record(ctx context.Context, e auth.Event) {
 	var done chan struct{}
 	if s.wait > 0 && s.healthy.Load() {
 		done = make(chan struct{})
@@ -180,12 +174,12 @@ func (s *AsyncSink) Record(ctx context.Context, e Event) {
 }
 
 // Dropped returns how many events were dropped.
-func (s *AsyncSink) Dropped() uint64 { return s.dropped.Load() }
+func (s *Async) Dropped() uint64 { return s.dropped.Load() }
 
 // Shutdown stops accepting events and writes those buffered, retrying
 // while the store is unavailable, until ctx is done; it then drops what
-// is left and returns an error wrapping ErrUnavailable with the count.
-func (s *AsyncSink) Shutdown(ctx context.Context) error {
+// is left and returns an error wrapping auth.ErrUnavailable with the count.
+func (s *Async) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
@@ -199,12 +193,12 @@ func (s *AsyncSink) Shutdown(ctx context.Context) error {
 		<-s.done
 	}
 	if n := s.abandoned.Swap(0); n > 0 {
-		return fmt.Errorf("auth: %d audit events not written: %w", n, errors.Join(ErrUnavailable, context.Cause(ctx)))
+		return fmt.Errorf("audit: %d events not written: %w: %w", n, auth.ErrUnavailable, context.Cause(ctx))
 	}
 	return nil
 }
 
-func (s *AsyncSink) run() {
+func (s *Async) run() {
 	defer close(s.done)
 	defer s.cancel()
 	batch := make([]queued, 0, s.batch)
@@ -235,9 +229,9 @@ func (s *AsyncSink) run() {
 // write stores batch, retrying while the store is unavailable. An error of
 // another kind makes it store the events one at a time, so that one bad
 // event costs only itself.
-func (s *AsyncSink) write(batch []queued) {
+func (s *Async) write(batch []queued) {
 	defer release(batch)
-	events := make([]Event, len(batch))
+	events := make([]auth.Event, len(batch))
 	for i := range batch {
 		events[i] = batch[i].e
 	}
@@ -284,17 +278,17 @@ func (s *AsyncSink) write(batch []queued) {
 }
 
 // safeWrite calls the writer, turning a panic into an error.
-func (s *AsyncSink) safeWrite(ctx context.Context, events []Event) (err error) {
+func (s *Async) safeWrite(ctx context.Context, events []auth.Event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("auth: event writer panicked: %v", r)
+			err = fmt.Errorf("audit: event writer panicked: %v", r)
 		}
 	}()
 	return s.w.WriteEvents(ctx, events)
 }
 
 func retryable(err error) bool {
-	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	return errors.Is(err, auth.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // release wakes whoever waits on the events of batch.
@@ -307,7 +301,7 @@ func release(batch []queued) {
 	}
 }
 
-func (s *AsyncSink) drop(n int) {
+func (s *Async) drop(n int) {
 	s.dropped.Add(uint64(n))
 	s.unlogged.Add(uint64(n))
 	s.droppedC.Add(context.Background(), int64(n))
@@ -315,7 +309,7 @@ func (s *AsyncSink) drop(n int) {
 
 // logDrops logs the drops since the last call, at most once per batch or
 // retry: a flood of drops is one line with its count.
-func (s *AsyncSink) logDrops() {
+func (s *Async) logDrops() {
 	if n := s.unlogged.Swap(0); n > 0 {
 		s.log.Error("auth: audit events dropped", "count", n, "total", s.dropped.Load())
 	}
