@@ -50,13 +50,16 @@ const (
 // projects serves /api/v1/projects over the example_projects table.
 type projects struct {
 	db *bun.DB
+	// mw is the server's one middleware.Handler: its Authenticate and
+	// RequireRole guard the routes, its WriteError answers the errors.
+	mw *middleware.Handler
 }
 
 // routes registers the project endpoints on mux: viewers (and above) read,
-// editors create and change, administrators delete. authn must come first:
-// RequireRole reads the claims it stores.
-func (p *projects) routes(mux *http.ServeMux, a *auth.Authenticator, authn func(http.Handler) http.Handler) {
-	role := func(r auth.Role, h http.HandlerFunc) http.Handler { return authn(middleware.RequireRole(a, r)(h)) }
+// editors create and change, administrators delete. Authenticate comes
+// first: RequireRole reads the claims it stores.
+func (p *projects) routes(mux *http.ServeMux) {
+	role := func(r auth.Role, h http.HandlerFunc) http.Handler { return p.mw.Authenticate(p.mw.RequireRole(r)(h)) }
 	mux.Handle("GET /api/v1/projects", role(auth.RoleViewer, p.list))
 	mux.Handle("POST /api/v1/projects", role(auth.RoleEditor, p.create))
 	mux.Handle("GET /api/v1/projects/{id}", role(auth.RoleViewer, p.get))
@@ -76,7 +79,7 @@ type projectList struct {
 func (p *projects) list(w http.ResponseWriter, r *http.Request) {
 	limit, after, err := pageParams(r)
 	if err != nil {
-		writeProblem(w, r, err)
+		writeProblem(p.mw, w, r, err)
 		return
 	}
 	out := projectList{Projects: []project{}}
@@ -88,7 +91,7 @@ func (p *projects) list(w http.ResponseWriter, r *http.Request) {
 		q = q.Where("id > ?", after)
 	}
 	if err := q.Scan(r.Context()); err != nil {
-		writeProblem(w, r, dbError(err))
+		writeProblem(p.mw, w, r, dbError(err))
 		return
 	}
 	if len(out.Projects) > limit {
@@ -130,7 +133,7 @@ func pageParams(r *http.Request) (limit int, after string, err error) {
 func (p *projects) get(w http.ResponseWriter, r *http.Request) {
 	pr, err := p.load(r.Context(), middleware.TenantID(r), r.PathValue("id"))
 	if err != nil {
-		writeProblem(w, r, err)
+		writeProblem(p.mw, w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, pr)
@@ -184,11 +187,11 @@ func cleanText(s string, max int, multiline bool) bool {
 func (p *projects) create(w http.ResponseWriter, r *http.Request) {
 	var in projectInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeProblem(w, r, err)
+		writeProblem(p.mw, w, r, err)
 		return
 	}
 	if err := in.validate(true); err != nil {
-		writeProblem(w, r, err)
+		writeProblem(p.mw, w, r, err)
 		return
 	}
 	claims, _ := middleware.ClaimsFrom(r)
@@ -201,7 +204,7 @@ func (p *projects) create(w http.ResponseWriter, r *http.Request) {
 		pr.Description = *in.Description
 	}
 	if _, err := p.db.NewInsert().Model(pr).Exec(r.Context()); err != nil {
-		writeProblem(w, r, dbError(err))
+		writeProblem(p.mw, w, r, dbError(err))
 		return
 	}
 	w.Header().Set("Location", "/api/v1/projects/"+pr.ID)
@@ -213,15 +216,15 @@ func (p *projects) update(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var in projectInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeProblem(w, r, err)
+		writeProblem(p.mw, w, r, err)
 		return
 	}
 	if err := in.validate(false); err != nil {
-		writeProblem(w, r, err)
+		writeProblem(p.mw, w, r, err)
 		return
 	}
 	if !auth.ValidID(id) {
-		writeProblem(w, r, errNotFound)
+		writeProblem(p.mw, w, r, errNotFound)
 		return
 	}
 	pr := &project{UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}
@@ -237,7 +240,7 @@ func (p *projects) update(w http.ResponseWriter, r *http.Request) {
 		q = q.Column("description")
 	}
 	if err := q.Scan(r.Context()); err != nil {
-		writeProblem(w, r, dbError(err))
+		writeProblem(p.mw, w, r, dbError(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, pr)
@@ -247,18 +250,18 @@ func (p *projects) update(w http.ResponseWriter, r *http.Request) {
 func (p *projects) delete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !auth.ValidID(id) {
-		writeProblem(w, r, errNotFound)
+		writeProblem(p.mw, w, r, errNotFound)
 		return
 	}
 	res, err := p.db.NewDelete().Model((*project)(nil)).
 		Where("id = ? AND tenant_id = ?", id, middleware.TenantID(r)).
 		Exec(r.Context())
 	if err != nil {
-		writeProblem(w, r, dbError(err))
+		writeProblem(p.mw, w, r, dbError(err))
 		return
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		writeProblem(w, r, errNotFound)
+		writeProblem(p.mw, w, r, errNotFound)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -266,8 +269,8 @@ func (p *projects) delete(w http.ResponseWriter, r *http.Request) {
 
 // dbError translates a database error for writeProblem: no rows is 404, a
 // unique violation 409, a lost connection or a busy SQLite 503
-// (auth.ErrUnavailable); anything else is a 500 that middleware.WriteError
-// logs. No driver text reaches the client.
+// (auth.ErrUnavailable); anything else is a 500 that the middleware
+// Handler's WriteError logs. No driver text reaches the client.
 func dbError(err error) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
