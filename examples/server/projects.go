@@ -55,16 +55,31 @@ type projects struct {
 	mw *middleware.Handler
 }
 
+// endpoint is a project handler: it writes the response and returns nil,
+// or writes nothing and returns the error to answer with.
+type endpoint func(w http.ResponseWriter, r *http.Request) error
+
 // routes registers the project endpoints on mux: viewers (and above) read,
 // editors create and change, administrators delete. Authenticate comes
 // first: RequireRole reads the claims it stores.
 func (p *projects) routes(mux *http.ServeMux) {
-	role := func(r auth.Role, h http.HandlerFunc) http.Handler { return p.mw.Authenticate(p.mw.RequireRole(r)(h)) }
+	role := func(r auth.Role, fn endpoint) http.Handler {
+		return p.mw.Authenticate(p.mw.RequireRole(r)(p.serve(fn)))
+	}
 	mux.Handle("GET /api/v1/projects", role(auth.RoleViewer, p.list))
 	mux.Handle("POST /api/v1/projects", role(auth.RoleEditor, p.create))
 	mux.Handle("GET /api/v1/projects/{id}", role(auth.RoleViewer, p.get))
 	mux.Handle("PATCH /api/v1/projects/{id}", role(auth.RoleEditor, p.update))
 	mux.Handle("DELETE /api/v1/projects/{id}", role(auth.RoleAdmin, p.delete))
+}
+
+// serve adapts fn to http.Handler, answering its error with writeProblem.
+func (p *projects) serve(fn endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeProblem(p.mw, w, r, err)
+		}
+	})
 }
 
 // projectList is the body of GET /api/v1/projects.
@@ -76,11 +91,10 @@ type projectList struct {
 // list answers GET ?limit=1..100&after=<cursor>: a page of the caller's
 // tenant's projects, oldest first (IDs are UUIDv7, ordered by time), and
 // the cursor of the next page.
-func (p *projects) list(w http.ResponseWriter, r *http.Request) {
+func (p *projects) list(w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := pageParams(r)
 	if err != nil {
-		writeProblem(p.mw, w, r, err)
-		return
+		return err
 	}
 	out := projectList{Projects: []project{}}
 	q := p.db.NewSelect().Model(&out.Projects).
@@ -91,14 +105,14 @@ func (p *projects) list(w http.ResponseWriter, r *http.Request) {
 		q = q.Where("id > ?", after)
 	}
 	if err := q.Scan(r.Context()); err != nil {
-		writeProblem(p.mw, w, r, dbError(err))
-		return
+		return dbError(err)
 	}
 	if len(out.Projects) > limit {
 		out.Projects = out.Projects[:limit]
 		out.NextCursor = out.Projects[limit-1].ID
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // pageParams reads limit and after, refusing unknown or repeated
@@ -130,13 +144,13 @@ func pageParams(r *http.Request) (limit int, after string, err error) {
 // get answers GET /{id} with the project, or 404 if it does not exist or
 // belongs to another tenant: the two are indistinguishable, so IDs of
 // other tenants cannot be probed.
-func (p *projects) get(w http.ResponseWriter, r *http.Request) {
+func (p *projects) get(w http.ResponseWriter, r *http.Request) error {
 	pr, err := p.load(r.Context(), middleware.TenantID(r), r.PathValue("id"))
 	if err != nil {
-		writeProblem(p.mw, w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, pr)
+	return nil
 }
 
 func (p *projects) load(ctx context.Context, tenantID, id string) (*project, error) {
@@ -184,15 +198,13 @@ func cleanText(s string, max int, multiline bool) bool {
 }
 
 // create answers POST {"name", "description"?} with 201 and the project.
-func (p *projects) create(w http.ResponseWriter, r *http.Request) {
+func (p *projects) create(w http.ResponseWriter, r *http.Request) error {
 	var in projectInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeProblem(p.mw, w, r, err)
-		return
+		return err
 	}
 	if err := in.validate(true); err != nil {
-		writeProblem(p.mw, w, r, err)
-		return
+		return err
 	}
 	claims, _ := middleware.ClaimsFrom(r)
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -204,28 +216,25 @@ func (p *projects) create(w http.ResponseWriter, r *http.Request) {
 		pr.Description = *in.Description
 	}
 	if _, err := p.db.NewInsert().Model(pr).Exec(r.Context()); err != nil {
-		writeProblem(p.mw, w, r, dbError(err))
-		return
+		return dbError(err)
 	}
 	w.Header().Set("Location", "/api/v1/projects/"+pr.ID)
 	writeJSON(w, http.StatusCreated, pr)
+	return nil
 }
 
 // update answers PATCH {"name"?, "description"?} with 200 and the project.
-func (p *projects) update(w http.ResponseWriter, r *http.Request) {
+func (p *projects) update(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var in projectInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeProblem(p.mw, w, r, err)
-		return
+		return err
 	}
 	if err := in.validate(false); err != nil {
-		writeProblem(p.mw, w, r, err)
-		return
+		return err
 	}
 	if !auth.ValidID(id) {
-		writeProblem(p.mw, w, r, errNotFound)
-		return
+		return errNotFound
 	}
 	pr := &project{UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	q := p.db.NewUpdate().Model(pr).Column("updated_at").
@@ -240,31 +249,29 @@ func (p *projects) update(w http.ResponseWriter, r *http.Request) {
 		q = q.Column("description")
 	}
 	if err := q.Scan(r.Context()); err != nil {
-		writeProblem(p.mw, w, r, dbError(err))
-		return
+		return dbError(err)
 	}
 	writeJSON(w, http.StatusOK, pr)
+	return nil
 }
 
 // delete answers DELETE with 204.
-func (p *projects) delete(w http.ResponseWriter, r *http.Request) {
+func (p *projects) delete(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if !auth.ValidID(id) {
-		writeProblem(p.mw, w, r, errNotFound)
-		return
+		return errNotFound
 	}
 	res, err := p.db.NewDelete().Model((*project)(nil)).
 		Where("id = ? AND tenant_id = ?", id, middleware.TenantID(r)).
 		Exec(r.Context())
 	if err != nil {
-		writeProblem(p.mw, w, r, dbError(err))
-		return
+		return dbError(err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		writeProblem(p.mw, w, r, errNotFound)
-		return
+		return errNotFound
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // dbError translates a database error for writeProblem: no rows is 404, a
