@@ -23,7 +23,8 @@ type Router interface {
 // middleware that guards the host's own routes (Authenticate, Optional,
 // RequireRole, RequireTenant), so that the middleware reads the cookies
 // the endpoints set, finds clients the same way and logs to the same
-// logger. Build it once with New; it is safe for concurrent use.
+// logger. Build it once with New (the zero Handler is not usable); it is
+// safe for concurrent use.
 type Handler struct {
 	a      *auth.Authenticator
 	c      *config
