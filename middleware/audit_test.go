@@ -123,14 +123,15 @@ func TestClientContextInAuditEvents(t *testing.T) {
 	require.Equal(t, [2]int{1, 3}, [2]int{direct, viaHTTP})
 
 	// Application handlers behind the middleware see the client too,
-	// anonymous ones behind OptionalAuthenticate included.
+	// anonymous ones behind Optional included.
 	mux := http.NewServeMux()
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ci, ok := auth.ClientFromContext(r.Context())
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": ok, "ip": ci.IP, "ua": ci.UserAgent})
 	})
-	mux.Handle("GET /c", middleware.Authenticate(e.a, opts...)(echo))
-	mux.Handle("GET /o", middleware.OptionalAuthenticate(e.a, opts...)(echo))
+	h := newHandler(t, e.a, opts...)
+	mux.Handle("GET /c", h.Authenticate(echo))
+	mux.Handle("GET /o", h.Optional(echo))
 	pair := login(admin.Email)
 	for path, tok := range map[string]string{"/c": pair.AccessToken, "/o": ""} {
 		r := req("GET", path, nil)

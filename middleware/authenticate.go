@@ -12,9 +12,9 @@ import (
 	"github.com/maestro-ml/auth"
 )
 
-// Authenticate returns middleware that admits only requests carrying a
-// valid access token, and puts its claims in the request context (read
-// them with ClaimsFrom, UserID or TenantID), together with the client
+// Authenticate is middleware that admits only requests carrying a valid
+// access token, and puts its claims in the request context (read them
+// with ClaimsFrom, UserID or TenantID), together with the client
 // (auth.NewClientContext: the address found by WithIPResolver's
 // IPResolver and the User-Agent), so that the audit events of whatever
 // the request does (logout, session revocation, administration) record
@@ -43,70 +43,62 @@ import (
 //
 // Put CORS handling, if any, in front of it: preflight requests carry no
 // credentials.
-func Authenticate(a *auth.Authenticator, opts ...Option) func(http.Handler) http.Handler {
-	return newServer(a, opts).authenticate
-}
-
-// OptionalAuthenticate is Authenticate for routes that also serve
-// anonymous users: a request with no credential at all passes through
-// without claims (but with the client in its context), while any
-// credential that is sent must be valid, so a bad, expired or revoked
-// token, a non-Bearer Authorization header or a token in the query string
-// is refused exactly as by Authenticate.
-func OptionalAuthenticate(a *auth.Authenticator, opts ...Option) func(http.Handler) http.Handler {
-	s := newServer(a, opts)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := auth.NewClientContext(r.Context(), s.client(r))
-			c, err := s.claims(ctx, r)
-			switch {
-			case errors.Is(err, errNoCredentials):
-				next.ServeHTTP(w, r.WithContext(ctx))
-			case err != nil:
-				s.fail(w, r, err)
-			default:
-				next.ServeHTTP(w, r.WithContext(auth.NewContext(ctx, c)))
-			}
-		})
-	}
-}
-
-// authenticate is the Authenticate middleware.
-func (s *server) authenticate(next http.Handler) http.Handler {
+func (h *Handler) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := auth.NewClientContext(r.Context(), s.client(r))
-		c, err := s.claims(ctx, r)
+		ctx := auth.NewClientContext(r.Context(), h.client(r))
+		c, err := h.claims(ctx, r)
 		if err != nil {
-			s.fail(w, r, err)
+			h.WriteError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.NewContext(ctx, c)))
 	})
 }
 
+// Optional is Authenticate for routes that also serve anonymous users: a
+// request with no credential at all passes through without claims (but
+// with the client in its context), while any credential that is sent must
+// be valid, so a bad, expired or revoked token, a non-Bearer
+// Authorization header or a token in the query string is refused exactly
+// as by Authenticate.
+func (h *Handler) Optional(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := auth.NewClientContext(r.Context(), h.client(r))
+		c, err := h.claims(ctx, r)
+		switch {
+		case errors.Is(err, errNoCredentials):
+			next.ServeHTTP(w, r.WithContext(ctx))
+		case err != nil:
+			h.WriteError(w, r, err)
+		default:
+			next.ServeHTTP(w, r.WithContext(auth.NewContext(ctx, c)))
+		}
+	})
+}
+
 // claims authenticates r under ctx; see Authenticate.
-func (s *server) claims(ctx context.Context, r *http.Request) (*auth.Claims, error) {
-	token, fromCookie, err := s.credential(r)
+func (h *Handler) claims(ctx context.Context, r *http.Request) (*auth.Claims, error) {
+	token, fromCookie, err := h.credential(r)
 	if err != nil {
 		return nil, err
 	}
 	if fromCookie {
-		if err := s.c.cookies.csrf.Check(r); err != nil {
+		if err := h.c.cookies.csrf.Check(r); err != nil {
 			return nil, errCrossOrigin
 		}
 	}
-	return s.a.Authenticate(ctx, token)
+	return h.a.Authenticate(ctx, token)
 }
 
 // credential returns the one access token r carries and whether it came
 // from the cookie.
-func (s *server) credential(r *http.Request) (token string, fromCookie bool, err error) {
+func (h *Handler) credential(r *http.Request) (token string, fromCookie bool, err error) {
 	if hasQueryToken(r) {
 		return "", false, errQueryToken
 	}
 	cookie := ""
-	if s.c.cookies != nil {
-		cookie, err = oneCookie(r, s.c.cookies.accessName)
+	if h.c.cookies != nil {
+		cookie, err = oneCookie(r, h.c.cookies.accessName)
 		if err != nil {
 			return "", false, err
 		}
@@ -187,8 +179,9 @@ func isB64Token(s string) bool {
 	return true
 }
 
-// ClaimsFrom returns the claims Authenticate or OptionalAuthenticate put in
-// the request's context, and false for an anonymous request.
+// ClaimsFrom returns the claims that Handler.Authenticate or
+// Handler.Optional put in the request's context, and false for an
+// anonymous request.
 func ClaimsFrom(r *http.Request) (*auth.Claims, bool) {
 	return auth.ClaimsFromContext(r.Context())
 }
@@ -214,8 +207,8 @@ func TenantID(r *http.Request) string {
 // SameTenant reports whether the request is authenticated and tenantID,
 // typically the tenant of a resource the handler loaded, is the caller's
 // tenant. When it is false, answer 404 as for a resource that does not
-// exist (WriteError with auth.ErrUserNotFound, or http.NotFound), so that
-// other tenants' IDs cannot be probed.
+// exist (Handler.WriteError with auth.ErrUserNotFound, or http.NotFound),
+// so that other tenants' IDs cannot be probed.
 func SameTenant(r *http.Request, tenantID string) bool {
 	t := TenantID(r)
 	return t != "" && t == tenantID
@@ -223,24 +216,25 @@ func SameTenant(r *http.Request, tenantID string) bool {
 
 // RequireRole returns middleware that admits only requests whose claims
 // carry role or one ranked above it in the Authenticator's hierarchy
-// (a.RoleAtLeast; auth.Config.Roles, by default viewer < editor < admin).
-// Mount it after Authenticate. A request without claims gets 401; a role
-// below role, 403 with code "insufficient_role". It panics if role is not
-// one of a.Roles(): a misspelt role must not fail at request time. Of the
-// options, only WithLogger applies.
-func RequireRole(a *auth.Authenticator, role auth.Role, opts ...Option) func(http.Handler) http.Handler {
-	if a == nil || !slices.Contains(a.Roles(), role) {
-		panic(fmt.Sprintf("middleware: RequireRole: %q is not one of the Authenticator's roles", role))
+// (auth.Authenticator.RoleAtLeast; auth.Config.Roles, by default viewer <
+// editor < admin). Put it after Authenticate. A request without claims
+// gets 401; a role below role, 403 with code "insufficient_role". It
+// panics if role is not one of the Authenticator's roles, as
+// http.ServeMux panics on a malformed pattern: a misspelt role is a
+// programming error, to be found when the routes are built, never at
+// request time.
+func (h *Handler) RequireRole(role auth.Role) func(http.Handler) http.Handler {
+	if !slices.Contains(h.a.Roles(), role) {
+		panic(fmt.Sprintf("middleware: RequireRole: %q is not one of the Authenticator's roles %v", role, h.a.Roles()))
 	}
-	c := newConfig(opts)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			claims, ok := ClaimsFrom(r)
 			switch {
 			case !ok:
-				writeError(w, r, errNoCredentials, c.log)
-			case !a.RoleAtLeast(claims.Role, role):
-				writeError(w, r, errInsufficientRole, c.log)
+				h.WriteError(w, r, errNoCredentials)
+			case !h.a.RoleAtLeast(claims.Role, role):
+				h.WriteError(w, r, errInsufficientRole)
 			default:
 				next.ServeHTTP(w, r)
 			}
@@ -254,18 +248,16 @@ func RequireRole(a *auth.Authenticator, role auth.Role, opts ...Option) func(htt
 // only requests whose claims name that tenant. A request without claims
 // gets 401; one for another tenant gets 404, not 403, so that a caller
 // cannot tell another tenant's existing IDs from unknown ones (OWASP ASVS
-// 5.0 V8.2). Mount it after Authenticate. Of the options, only
-// WithLogger applies.
-func RequireTenant(param string, opts ...Option) func(http.Handler) http.Handler {
-	c := newConfig(opts)
+// 5.0 V8.2). Put it after Authenticate.
+func (h *Handler) RequireTenant(param string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := ClaimsFrom(r); !ok {
-				writeError(w, r, errNoCredentials, c.log)
+				h.WriteError(w, r, errNoCredentials)
 				return
 			}
 			if !SameTenant(r, r.PathValue(param)) {
-				writeError(w, r, errNotFound, c.log)
+				h.WriteError(w, r, errNotFound)
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -116,7 +116,7 @@ func TestAuthenticateExpiredAndRevoked(t *testing.T) {
 	require.Equal(t, `Bearer error="invalid_token"`, rec.Header().Get("WWW-Authenticate"))
 }
 
-func TestOptionalAuthenticate(t *testing.T) {
+func TestOptional(t *testing.T) {
 	e := newEnv(t)
 	u, pair := e.user(auth.RoleViewer, "")
 
@@ -152,19 +152,19 @@ func TestRequireRole(t *testing.T) {
 	problem(t, e.call("GET", "/test/editor", "", nil), 401, "unauthenticated")
 
 	// Without Authenticate in front there are no claims: 401, never a pass.
-	h := middleware.RequireRole(e.a, auth.RoleViewer)(http.HandlerFunc(whoami))
+	h := e.h.RequireRole(auth.RoleViewer)(http.HandlerFunc(whoami))
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req("GET", "/", nil))
 	problem(t, rec, 401, "unauthenticated")
 
-	require.Panics(t, func() { middleware.RequireRole(e.a, "superuser") }, "a misspelt role fails at start-up")
+	require.Panics(t, func() { e.h.RequireRole("superuser") }, "a misspelt role fails at start-up")
 }
 
 func TestRequireRoleCustomHierarchy(t *testing.T) {
 	e := newEnvWith(t, envConfig{cfg: auth.Config{Roles: []auth.Role{"member", "owner"}}, opts: []middleware.Option{middleware.WithAdminRole("owner")}})
 	_, member := e.user("member", "")
 	_, owner := e.user("owner", "")
-	h := middleware.Authenticate(e.a)(middleware.RequireRole(e.a, "owner")(http.HandlerFunc(whoami)))
+	h := e.h.Authenticate(e.h.RequireRole("owner")(http.HandlerFunc(whoami)))
 	for tok, want := range map[string]int{member.AccessToken: 403, owner.AccessToken: 200} {
 		rec := httptest.NewRecorder()
 		r := req("GET", "/", nil)
@@ -174,7 +174,8 @@ func TestRequireRoleCustomHierarchy(t *testing.T) {
 	}
 	require.Equal(t, 200, e.call("GET", prefix+"/users", owner.AccessToken, nil).Code, "WithAdminRole")
 	problem(t, e.call("GET", prefix+"/users", member.AccessToken, nil), 403, "insufficient_role")
-	require.Panics(t, func() { middleware.Mount(http.NewServeMux(), e.a) }, "the default admin role does not exist here")
+	_, err := middleware.New(e.a)
+	require.ErrorContains(t, err, "WithAdminRole", "the default admin role does not exist here")
 }
 
 func TestRequireTenant(t *testing.T) {
@@ -193,7 +194,7 @@ func TestRequireTenant(t *testing.T) {
 
 	// Without Authenticate in front: 401.
 	rec := httptest.NewRecorder()
-	middleware.RequireTenant("tenant")(http.HandlerFunc(whoami)).ServeHTTP(rec, req("GET", "/", nil))
+	e.h.RequireTenant("tenant")(http.HandlerFunc(whoami)).ServeHTTP(rec, req("GET", "/", nil))
 	problem(t, rec, 401, "unauthenticated")
 }
 
@@ -398,7 +399,8 @@ func TestCookieModeOptions(t *testing.T) {
 		"not a token":           {AccessName: "a b"},
 		"separator in the name": {RefreshName: "a;b"},
 	} {
-		require.Panics(t, func() { middleware.Mount(http.NewServeMux(), a, middleware.WithCookies(ck)) }, name)
+		_, err := middleware.New(a, middleware.WithCookies(ck))
+		require.Error(t, err, name)
 	}
 }
 
@@ -417,25 +419,30 @@ func TestHostPrefixedRefreshCookie(t *testing.T) {
 	require.Equal(t, "/", paths["__Host-rt"])
 }
 
-func TestOptionsPanic(t *testing.T) {
+func TestInvalidOptions(t *testing.T) {
 	e := newEnv(t)
 	for name, opt := range map[string]middleware.Option{
 		"prefix without slash":   middleware.WithPrefix("api"),
 		"prefix with trailing /": middleware.WithPrefix("/api/"),
 		"prefix with wildcard":   middleware.WithPrefix("/{x}"),
+		"unclean prefix":         middleware.WithPrefix("/api//auth"),
 		"jwks path":              middleware.WithJWKSPath("jwks"),
+		"jwks path of endpoint":  middleware.WithJWKSPath(prefix + "/me"),
 		"zero body limit":        middleware.WithBodyLimit(0),
 		"unknown admin role":     middleware.WithAdminRole("root"),
 	} {
-		require.Panics(t, func() { middleware.Mount(http.NewServeMux(), e.a, opt) }, name)
+		h, err := middleware.New(e.a, opt)
+		require.Error(t, err, name)
+		require.Nil(t, h, name)
 	}
-	require.Panics(t, func() { middleware.Authenticate(nil) })
+	_, err := middleware.New(nil)
+	require.Error(t, err)
 }
 
 func TestMountOptions(t *testing.T) {
 	e := newEnv(t)
 	mux := http.NewServeMux()
-	middleware.Mount(mux, e.a, middleware.WithPrefix("/auth"), middleware.WithJWKSPath(""), middleware.WithoutRegistration())
+	newHandler(t, e.a, middleware.WithPrefix("/auth"), middleware.WithJWKSPath(""), middleware.WithoutRegistration()).Mount(mux)
 	for path, want := range map[string]int{
 		"/auth/login":                       415,
 		"/api/v1/auth/login":                404,

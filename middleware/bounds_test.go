@@ -130,7 +130,7 @@ func TestHugeTokensRefusedCheaply(t *testing.T) {
 	_, pair := e.user(auth.RoleViewer, "")
 	f.useClaims(pair.AccessToken)
 	quiet := middleware.WithLogger(slog.New(slog.DiscardHandler))
-	h := middleware.Authenticate(e.a, quiet)(http.HandlerFunc(whoami))
+	h := newHandler(t, e.a, quiet).Authenticate(http.HandlerFunc(whoami))
 	serve := func(token string) *httptest.ResponseRecorder {
 		r := req("GET", "/", nil)
 		r.Header.Set("Authorization", "Bearer "+token)

@@ -7,21 +7,34 @@
 //
 // # Protecting a router
 //
-// Three lines: mount the endpoints, make the middleware, wrap routes.
+// Build one Handler with New, from the Authenticator and the options;
+// everything goes through it, so the endpoints and the middleware share
+// the cookies, the client-address rules and the logger. Then mount the
+// endpoints and wrap routes:
 //
-//	middleware.Mount(mux, a)                      // POST /api/v1/auth/login, ...
-//	authn := middleware.Authenticate(a)           // 401 unless a valid access token
-//	mux.Handle("GET /notes", authn(notesHandler)) // ClaimsFrom(r) inside
+//	h, err := middleware.New(a, middleware.WithLogger(log))
+//	if err != nil {
+//		return err // an invalid option
+//	}
+//	h.Mount(mux)                                    // POST /api/v1/auth/login, ...
+//	mux.Handle("GET /notes", h.Authenticate(notes)) // 401 unless a valid access token; ClaimsFrom(r) inside
 //
-// With chi the middleware goes through Use:
+// With chi the middleware goes through With or Use:
 //
-//	middleware.Mount(r, a)
-//	r.With(middleware.Authenticate(a)).Get("/notes", notes)
+//	h.Mount(r)
+//	r.With(h.Authenticate).Get("/notes", notes)
+//	r.With(h.Authenticate, h.RequireRole(auth.RoleEditor)).Post("/notes", create)
 //
-// RequireRole(a, auth.RoleEditor) admits a role and those above it;
+// RequireRole(auth.RoleEditor) admits a role and those above it;
 // RequireTenant("tenant") and SameTenant keep each tenant to itself;
-// OptionalAuthenticate serves anonymous users too. openapi.yaml, at the
-// root of the repository, describes every endpoint, body and status.
+// Optional serves anonymous users too. A Handler is also an http.Handler
+// that serves every endpoint at its path, so a host can mount one
+// endpoint alone, behind middleware of its own:
+//
+//	mux.Handle("POST /api/v1/auth/register", captcha(h))
+//
+// openapi.yaml, at the root of the repository, describes every endpoint,
+// body and status.
 //
 // # Security model
 //
@@ -40,8 +53,8 @@
 // the role, tenant, active or verified flags. Administrative endpoints are
 // scoped to the caller's tenant: another tenant's user is "not found".
 //
-// Every request that Authenticate admits, and every request to a mounted
-// endpoint, carries the client in its context (auth.NewClientContext:
+// Every request that Authenticate or Optional admits, and every request to
+// an endpoint, carries the client in its context (auth.NewClientContext:
 // the address that WithIPResolver finds, and the User-Agent), so audit
 // events record where each action came from.
 //
@@ -86,5 +99,6 @@
 //	    Notifier for the lifecycle endpoints, no Config.AuditLog)
 //	503 unavailable, busy (auth.ErrUnavailable, auth.ErrBusy: fail closed)
 //
-// WriteError applies the same table in your own handlers.
+// Handler.WriteError applies the same table in your own handlers, and logs
+// with the Handler's logger.
 package middleware

@@ -241,20 +241,16 @@ type Problem struct {
 // Retry-After on 429 and 503. Use it in your own handlers for errors
 // returned by the Authenticator, so that they answer as the mounted
 // endpoints do. An error of no known kind is a 500 whose body says nothing
-// of it; it is logged with slog.Default().
-func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	writeError(w, r, err, slog.Default())
-}
-
-// writeError is WriteError with a logger.
-func writeError(w http.ResponseWriter, r *http.Request, err error, log *slog.Logger) {
+// of it; it is logged, like outages and refusals, with the Handler's
+// logger (WithLogger).
+func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	m := lookup(err)
-	logError(r, err, m, log)
-	h := w.Header()
-	securityHeaders(h)
-	h.Set("Content-Type", "application/problem+json")
+	logError(r, err, m, h.c.log)
+	hd := w.Header()
+	securityHeaders(hd)
+	hd.Set("Content-Type", "application/problem+json")
 	if m.challenge != "" {
-		h.Set("WWW-Authenticate", m.challenge)
+		hd.Set("WWW-Authenticate", m.challenge)
 	}
 	switch m.status {
 	case http.StatusTooManyRequests:
@@ -262,16 +258,16 @@ func writeError(w http.ResponseWriter, r *http.Request, err error, log *slog.Log
 		if rl, ok := errors.AsType[*auth.RateLimitError](err); ok {
 			retry = rl.RetryAfter
 		}
-		h.Set("Retry-After", retryAfterSeconds(retry))
+		hd.Set("Retry-After", retryAfterSeconds(retry))
 	case http.StatusServiceUnavailable:
-		h.Set("Retry-After", retryAfterSeconds(m.retryAfter))
+		hd.Set("Retry-After", retryAfterSeconds(m.retryAfter))
 	case http.StatusUnsupportedMediaType:
 		// RFC 5789 §3.1 and the W3C Linked Data Platform's Accept-Post.
 		switch r.Method {
 		case http.MethodPatch:
-			h.Set("Accept-Patch", "application/json")
+			hd.Set("Accept-Patch", "application/json")
 		case http.MethodPost:
-			h.Set("Accept-Post", "application/json")
+			hd.Set("Accept-Post", "application/json")
 		}
 	}
 	p := Problem{Type: "about:blank", Title: http.StatusText(m.status), Status: m.status, Detail: m.detail, Code: m.code}

@@ -74,16 +74,29 @@ func notes(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "notes for a %s of tenant %s\n", c.Role, middleware.TenantID(r))
 }
 
-// Protecting routes of an http.ServeMux: mount the endpoints, make the
-// middleware, wrap the routes.
+// mustNew returns the Handler of a, built once with every option, and
+// panics on an invalid option.
+func mustNew(a *auth.Authenticator, opts ...middleware.Option) *middleware.Handler {
+	h, err := middleware.New(a, append([]middleware.Option{middleware.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	if err != nil {
+		panic(err) // an invalid option
+	}
+	return h
+}
+
+// Protecting routes of an http.ServeMux: build the Handler once, mount the
+// endpoints, wrap the routes.
 func Example() {
 	a, closeStore := newAuthenticator()
 	defer closeStore()
 
+	h, err := middleware.New(a, middleware.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		panic(err) // an invalid option
+	}
 	mux := http.NewServeMux()
-	middleware.Mount(mux, a)                                     // POST /api/v1/auth/login, ...
-	authn := middleware.Authenticate(a)                          // 401 without a valid token
-	mux.Handle("GET /api/notes", authn(http.HandlerFunc(notes))) // a protected route
+	h.Mount(mux)                                                          // POST /api/v1/auth/login, ...
+	mux.Handle("GET /api/notes", h.Authenticate(http.HandlerFunc(notes))) // 401 without a valid token
 
 	creds := `{"email":"kate@example.com","password":"correct horse battery staple"}`
 	fmt.Println("register:", send(mux, "POST", "/api/v1/auth/register", "", creds).Status)
@@ -107,18 +120,18 @@ func Example() {
 	// after logout: Bearer error="invalid_token"
 }
 
-// Protecting routes of a chi router: the same three lines, with the
+// Protecting routes of a chi router: the same Handler, with the
 // middleware in With (or Use in a Group).
 func Example_chi() {
 	a, closeStore := newAuthenticator()
 	defer closeStore()
 
+	h := mustNew(a)
 	r := chi.NewRouter()
-	middleware.Mount(r, a)                 // POST /api/v1/auth/login, ...
-	authn := middleware.Authenticate(a)    // 401 without a valid token
-	r.With(authn).Get("/api/notes", notes) // a protected route
-	r.Group(func(r chi.Router) {           // or a group of them,
-		r.Use(authn, middleware.RequireRole(a, auth.RoleAdmin)) // for administrators only
+	h.Mount(r)                                      // POST /api/v1/auth/login, ...
+	r.With(h.Authenticate).Get("/api/notes", notes) // 401 without a valid token
+	r.Group(func(r chi.Router) {                    // or a group of them,
+		r.Use(h.Authenticate, h.RequireRole(auth.RoleAdmin)) // for administrators only
 		r.Get("/api/admin/stats", notes)
 	})
 
@@ -137,16 +150,55 @@ func Example_chi() {
 	// sessions: 200 OK
 }
 
-// Tenant scoping for routes that name a tenant: a token of tenant A never
-// reaches tenant B's resources, which answer 404 as if they did not exist.
-func ExampleRequireTenant() {
+// Endpoints mounted one by one: the Handler serves the endpoint that the
+// request's method and path name, so a host can put middleware of its own
+// in front of one of them, and leave others out.
+func ExampleHandler_ServeHTTP() {
 	a, closeStore := newAuthenticator()
 	defer closeStore()
 
+	h := mustNew(a)
+	invited := func(next http.Handler) http.Handler { // the host's own check
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Invitation") == "" {
+				http.Error(w, "an invitation is required", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	mux := http.NewServeMux()
-	middleware.Mount(mux, a)
-	authn := middleware.Authenticate(a)
-	mux.Handle("GET /api/tenants/{tenant}/notes", authn(middleware.RequireTenant("tenant")(http.HandlerFunc(notes))))
+	mux.Handle("POST /api/v1/auth/register", invited(h))
+	mux.Handle("POST /api/v1/auth/login", h)
+
+	creds := `{"email":"kate@example.com","password":"correct horse battery staple"}`
+	fmt.Println("register without an invitation:", send(mux, "POST", "/api/v1/auth/register", "", creds).Status)
+	r := httptest.NewRequest("POST", "/api/v1/auth/register", strings.NewReader(creds))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-Invitation", "welcome")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, r)
+	fmt.Println("register with one:", rec.Result().Status)
+	token := accessToken(send(mux, "POST", "/api/v1/auth/login", "", creds))
+	fmt.Println("login:", token != "")
+	fmt.Println("an endpoint left out:", send(mux, "GET", "/api/v1/auth/me", token, "").Status)
+	// Output:
+	// register without an invitation: 403 Forbidden
+	// register with one: 201 Created
+	// login: true
+	// an endpoint left out: 404 Not Found
+}
+
+// Tenant scoping for routes that name a tenant: a token of tenant A never
+// reaches tenant B's resources, which answer 404 as if they did not exist.
+func ExampleHandler_RequireTenant() {
+	a, closeStore := newAuthenticator()
+	defer closeStore()
+
+	h := mustNew(a)
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	mux.Handle("GET /api/tenants/{tenant}/notes", h.Authenticate(h.RequireTenant("tenant")(http.HandlerFunc(notes))))
 
 	creds := `{"email":"kate@example.com","password":"correct horse battery staple"}`
 	send(mux, "POST", "/api/v1/auth/register", "", creds)
@@ -181,9 +233,13 @@ func ExampleIPResolver_ClientIP() {
 
 // WriteError answers an Authenticator error in your own handler exactly as
 // the mounted endpoints do.
-func ExampleWriteError() {
+func ExampleHandler_WriteError() {
+	a, closeStore := newAuthenticator()
+	defer closeStore()
+	h := mustNew(a)
+
 	rec := httptest.NewRecorder()
-	middleware.WriteError(rec, httptest.NewRequest("POST", "/", nil), &auth.RateLimitError{RetryAfter: 2500 * time.Millisecond})
+	h.WriteError(rec, httptest.NewRequest("POST", "/", nil), &auth.RateLimitError{RetryAfter: 2500 * time.Millisecond})
 	fmt.Println(rec.Code, rec.Header().Get("Content-Type"), "Retry-After:", rec.Header().Get("Retry-After"))
 	fmt.Print(rec.Body.String())
 	// Output:
@@ -205,7 +261,7 @@ func (m *mailer) Notify(_ context.Context, msg auth.Message) error {
 
 // Password reset: the answer to a reset request is the same whether or not
 // the address has an account; only an account's owner gets mail.
-func ExampleResetPasswordHandler() {
+func Example_passwordReset() {
 	st := memstore.New()
 	defer func() { _ = st.Close() }()
 	key, _ := auth.GenerateKey(auth.EdDSA)
@@ -224,7 +280,7 @@ func ExampleResetPasswordHandler() {
 	_, _ = a.CreateUser(ctx, auth.NewUser{Email: "kate@example.com", Password: "correct horse battery staple"})
 
 	mux := http.NewServeMux()
-	middleware.Mount(mux, a)
+	mustNew(a).Mount(mux)
 	for _, email := range []string{"kate@example.com", "nobody@example.com"} {
 		fmt.Println("forgot", email)
 		resp := send(mux, "POST", "/api/v1/auth/password/forgot", "", `{"email":"`+email+`"}`)

@@ -584,9 +584,9 @@ func TestJWKS(t *testing.T) {
 	require.Len(t, set.Keys, 2)
 	require.NotEqual(t, etag, rec.Header().Get("ETag"))
 
-	h := middleware.JWKSHandler(e.a, middleware.WithJWKSMaxAge(0))
+	h := newHandler(t, e.a, middleware.WithJWKSMaxAge(0))
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req("GET", "/", nil))
+	h.ServeHTTP(rec, req("GET", middleware.DefaultJWKSPath, nil))
 	require.Equal(t, "no-cache", rec.Header().Get("Cache-Control"))
 }
 
@@ -626,6 +626,7 @@ func TestInternalErrorSaysNothing(t *testing.T) {
 }
 
 func TestWriteError(t *testing.T) {
+	e := newEnv(t)
 	cases := []struct {
 		err        error
 		status     int
@@ -645,7 +646,7 @@ func TestWriteError(t *testing.T) {
 	}
 	for _, tc := range cases {
 		rec := httptest.NewRecorder()
-		middleware.WriteError(rec, req("POST", "/", nil), tc.err)
+		e.h.WriteError(rec, req("POST", "/", nil), tc.err)
 		problem(t, rec, tc.status, tc.code)
 		require.Equal(t, tc.retryAfter, rec.Header().Get("Retry-After"), tc.err.Error())
 		require.NotContains(t, rec.Body.String(), "auth:")
@@ -734,61 +735,70 @@ func TestClientIPResolution(t *testing.T) {
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, mapped)
 }
 
-// Each constructor is a complete http.Handler, authentication and role
-// checks included, for routers that mount them one by one.
-func TestHandlerConstructors(t *testing.T) {
+// Each endpoint served alone through the Handler is complete,
+// authentication and role checks included, for hosts that mount them one
+// by one.
+func TestEndpointsAlone(t *testing.T) {
 	e := newEnv(t)
-	a := e.a
 	mux := http.NewServeMux()
-	mux.Handle("POST /u/register", middleware.RegisterHandler(a))
-	mux.Handle("POST /u/login", middleware.LoginHandler(a))
-	mux.Handle("POST /u/refresh", middleware.RefreshHandler(a))
-	mux.Handle("GET /u/me", middleware.MeHandler(a))
-	mux.Handle("GET /u/sessions", middleware.SessionsHandler(a))
-	mux.Handle("DELETE /u/sessions/{id}", middleware.RevokeSessionHandler(a))
-	mux.Handle("POST /u/logout", middleware.LogoutHandler(a))
-	mux.Handle("POST /u/logout-all", middleware.LogoutAllHandler(a))
-	mux.Handle("GET /u/users", middleware.ListUsersHandler(a))
-	mux.Handle("POST /u/users", middleware.CreateUserHandler(a))
-	mux.Handle("GET /u/users/{id}", middleware.GetUserHandler(a))
-	mux.Handle("PATCH /u/users/{id}", middleware.UpdateUserHandler(a))
-	mux.Handle("GET /u/keys", middleware.JWKSHandler(a))
+	for _, pattern := range []string{
+		"POST /register", "POST /login", "POST /refresh", "GET /me", "GET /sessions", "DELETE /sessions/{id}",
+		"POST /logout", "POST /logout-all", "GET /users", "POST /users", "GET /users/{id}", "PATCH /users/{id}",
+	} {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.Handle(method+" "+prefix+path, e.h)
+	}
+	mux.Handle("GET "+middleware.DefaultJWKSPath, e.h)
 	do := func(method, path, token string, body any) *httptest.ResponseRecorder {
 		return serve(mux, method, path, token, body)
 	}
 	creds := map[string]string{"email": newEmail(), "password": password}
-	require.Equal(t, 201, do("POST", "/u/register", "", creds).Code)
+	require.Equal(t, 201, do("POST", prefix+"/register", "", creds).Code)
 	var tb tokenBody
-	decodeJSON(t, do("POST", "/u/login", "", creds), 200, &tb)
+	decodeJSON(t, do("POST", prefix+"/login", "", creds), 200, &tb)
 	var rb tokenBody
-	decodeJSON(t, do("POST", "/u/refresh", "", map[string]string{"refresh_token": *tb.RefreshToken}), 200, &rb)
-	require.Equal(t, 200, do("GET", "/u/me", rb.AccessToken, nil).Code)
-	require.Equal(t, 200, do("GET", "/u/sessions", rb.AccessToken, nil).Code)
-	for _, path := range []string{"/u/me", "/u/sessions", "/u/users", "/u/users/" + tb.User.ID} {
+	decodeJSON(t, do("POST", prefix+"/refresh", "", map[string]string{"refresh_token": *tb.RefreshToken}), 200, &rb)
+	require.Equal(t, 200, do("GET", prefix+"/me", rb.AccessToken, nil).Code)
+	require.Equal(t, 200, do("GET", prefix+"/sessions", rb.AccessToken, nil).Code)
+	for _, path := range []string{prefix + "/me", prefix + "/sessions", prefix + "/users", prefix + "/users/" + tb.User.ID} {
 		problem(t, do("GET", path, "", nil), 401, "unauthenticated")
 	}
-	problem(t, do("GET", "/u/users", rb.AccessToken, nil), 403, "insufficient_role")
-	problem(t, do("POST", "/u/users", rb.AccessToken, creds), 403, "insufficient_role")
-	problem(t, do("PATCH", "/u/users/"+tb.User.ID, rb.AccessToken, map[string]any{"verified": true}), 403, "insufficient_role")
+	problem(t, do("GET", prefix+"/users", rb.AccessToken, nil), 403, "insufficient_role")
+	problem(t, do("POST", prefix+"/users", rb.AccessToken, creds), 403, "insufficient_role")
+	problem(t, do("PATCH", prefix+"/users/"+tb.User.ID, rb.AccessToken, map[string]any{"verified": true}), 403, "insufficient_role")
 
 	_, admin := e.user(auth.RoleAdmin, "")
-	require.Equal(t, 200, do("GET", "/u/users", admin.AccessToken, nil).Code)
-	require.Equal(t, 200, do("GET", "/u/users/"+tb.User.ID, admin.AccessToken, nil).Code)
-	require.Equal(t, 200, do("PATCH", "/u/users/"+tb.User.ID, admin.AccessToken, map[string]any{"verified": true}).Code)
-	require.Equal(t, 201, do("POST", "/u/users", admin.AccessToken, map[string]string{"email": newEmail(), "password": password}).Code)
-	require.Equal(t, 200, do("GET", "/u/keys", "", nil).Code)
-	require.Equal(t, 204, do("DELETE", "/u/sessions/"+admin.SessionID, admin.AccessToken, nil).Code)
-	require.Equal(t, 204, do("POST", "/u/logout", rb.AccessToken, nil).Code)
+	require.Equal(t, 200, do("GET", prefix+"/users", admin.AccessToken, nil).Code)
+	require.Equal(t, 200, do("GET", prefix+"/users/"+tb.User.ID, admin.AccessToken, nil).Code)
+	require.Equal(t, 200, do("PATCH", prefix+"/users/"+tb.User.ID, admin.AccessToken, map[string]any{"verified": true}).Code)
+	require.Equal(t, 201, do("POST", prefix+"/users", admin.AccessToken, map[string]string{"email": newEmail(), "password": password}).Code)
+	require.Equal(t, 200, do("GET", middleware.DefaultJWKSPath, "", nil).Code)
+	require.Equal(t, 204, do("DELETE", prefix+"/sessions/"+admin.SessionID, admin.AccessToken, nil).Code)
+	require.Equal(t, 204, do("POST", prefix+"/logout", rb.AccessToken, nil).Code)
 	_, other := e.user(auth.RoleViewer, "")
-	require.Equal(t, 204, do("POST", "/u/logout-all", other.AccessToken, nil).Code)
-	problem(t, do("GET", "/u/me", other.AccessToken, nil), 401, "invalid_token")
+	require.Equal(t, 204, do("POST", prefix+"/logout-all", other.AccessToken, nil).Code)
+	problem(t, do("GET", prefix+"/me", other.AccessToken, nil), 401, "invalid_token")
 }
 
 // Mount works on chi too: method patterns and {id} wildcards included.
+// So does the Handler itself, mounted under one wildcard pattern.
 func TestMountOnChi(t *testing.T) {
-	e := newEnv(t)
-	r := chi.NewRouter()
-	middleware.Mount(r, e.a)
+	t.Run("Mount", func(t *testing.T) {
+		e := newEnv(t)
+		r := chi.NewRouter()
+		e.h.Mount(r)
+		testOnChi(t, e, r)
+	})
+	t.Run("ServeHTTP", func(t *testing.T) {
+		e := newEnv(t)
+		r := chi.NewRouter()
+		r.Handle(prefix+"/*", e.h)
+		r.Handle(middleware.DefaultJWKSPath, e.h)
+		testOnChi(t, e, r)
+	})
+}
+
+func testOnChi(t *testing.T, e *env, r chi.Router) {
 	serve := func(method, path, token string, body any) *httptest.ResponseRecorder {
 		rq := req(method, path, body)
 		if token != "" {
@@ -808,7 +818,7 @@ func TestMountOnChi(t *testing.T) {
 	require.Equal(t, 204, serve("DELETE", prefix+"/sessions/"+pair.SessionID, pair.AccessToken, nil).Code)
 	problem(t, serve("GET", prefix+"/me", pair.AccessToken, nil), 401, "invalid_token")
 	require.Equal(t, 200, serve("GET", middleware.DefaultJWKSPath, "", nil).Code)
-	require.Equal(t, 405, serve("PUT", prefix+"/me", "", nil).Code, "chi answers other methods")
+	require.Equal(t, 405, serve("PUT", prefix+"/me", "", nil).Code, "other methods")
 }
 
 // TestUnknownClientsShareALimit: a peer whose address cannot be known (a

@@ -102,6 +102,7 @@ type env struct {
 	t      *testing.T
 	st     *memstore.Store
 	a      *auth.Authenticator
+	h      *middleware.Handler
 	clock  *authtest.Clock
 	mux    *http.ServeMux
 	logs   *syncBuffer
@@ -145,18 +146,27 @@ func newEnvWith(t *testing.T, ec envConfig) *env {
 	a := authtest.NewAuthenticator(t, stores, clock, ec.cfg)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts := append([]middleware.Option{middleware.WithLogger(logger)}, ec.opts...)
+	h := newHandler(t, a, append([]middleware.Option{middleware.WithLogger(logger)}, ec.opts...)...)
 	mux := http.NewServeMux()
-	middleware.Mount(mux, a, opts...)
-	authn := middleware.Authenticate(a, opts...)
+	h.Mount(mux)
+	authn := h.Authenticate
 	mux.Handle("GET /test/whoami", authn(http.HandlerFunc(whoami)))
 	mux.Handle("POST /test/whoami", authn(http.HandlerFunc(whoami)))
-	mux.Handle("GET /test/optional", middleware.OptionalAuthenticate(a, opts...)(http.HandlerFunc(whoami)))
+	mux.Handle("GET /test/optional", h.Optional(http.HandlerFunc(whoami)))
 	if slices.Contains(a.Roles(), auth.RoleEditor) {
-		mux.Handle("GET /test/editor", authn(middleware.RequireRole(a, auth.RoleEditor, opts...)(http.HandlerFunc(whoami))))
+		mux.Handle("GET /test/editor", authn(h.RequireRole(auth.RoleEditor)(http.HandlerFunc(whoami))))
 	}
-	mux.Handle("GET /test/tenants/{tenant}/things", authn(middleware.RequireTenant("tenant", opts...)(http.HandlerFunc(whoami))))
-	return &env{t: t, st: st, a: a, clock: clock, mux: mux, logs: logs, outbox: outbox}
+	mux.Handle("GET /test/tenants/{tenant}/things", authn(h.RequireTenant("tenant")(http.HandlerFunc(whoami))))
+	return &env{t: t, st: st, a: a, h: h, clock: clock, mux: mux, logs: logs, outbox: outbox}
+}
+
+// newHandler returns the Handler of a with opts, failing the test if New
+// refuses them.
+func newHandler(t *testing.T, a *auth.Authenticator, opts ...middleware.Option) *middleware.Handler {
+	t.Helper()
+	h, err := middleware.New(a, opts...)
+	require.NoError(t, err)
+	return h
 }
 
 // whoami answers with what the helpers read from the context.

@@ -449,42 +449,40 @@ func TestUnlockUser(t *testing.T) {
 	problem(t, e.call("POST", prefix+"/users/"+owner.ID+"/unlock", ap.AccessToken, nil), 403, "role_above_caller")
 }
 
-func TestHandlerConstructorsLifecycle(t *testing.T) {
+func TestEndpointsAloneLifecycle(t *testing.T) {
 	e := newEnvWith(t, envConfig{lifecycle: true, audit: true})
 	a := e.a
 	mux := http.NewServeMux()
-	mux.Handle("POST /v/verify", middleware.VerifyEmailHandler(a))
-	mux.Handle("POST /v/resend", middleware.ResendVerificationHandler(a))
-	mux.Handle("POST /v/forgot", middleware.ForgotPasswordHandler(a))
-	mux.Handle("POST /v/reset", middleware.ResetPasswordHandler(a))
-	mux.Handle("POST /v/change-password", middleware.ChangePasswordHandler(a))
-	mux.Handle("POST /v/change-email", middleware.ChangeEmailHandler(a))
-	mux.Handle("POST /v/confirm-email", middleware.ConfirmEmailHandler(a))
-	mux.Handle("DELETE /v/sessions", middleware.RevokeOtherSessionsHandler(a))
-	mux.Handle("POST /v/users/{id}/unlock", middleware.UnlockUserHandler(a))
-	mux.Handle("GET /v/audit", middleware.AuditEventsHandler(a))
+	for _, pattern := range []string{
+		"POST /verify-email", "POST /verify-email/resend", "POST /password/forgot", "POST /password/reset",
+		"POST /password/change", "POST /email/change", "POST /email/confirm", "DELETE /sessions",
+		"POST /users/{id}/unlock", "GET /audit-events",
+	} {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.Handle(method+" "+prefix+path, e.h)
+	}
 	do := func(method, path, token string, body any) *httptest.ResponseRecorder {
 		return serve(mux, method, path, token, body)
 	}
 	u, pair := e.user(auth.RoleViewer, "")
 	admin, ap := e.user(auth.RoleAdmin, "")
-	require.Equal(t, 202, do("POST", "/v/resend", pair.AccessToken, nil).Code)
-	require.Equal(t, 200, do("POST", "/v/verify", "", map[string]string{"token": e.lastToken(u.Email, auth.MessageVerifyEmail)}).Code)
-	require.Equal(t, 202, do("POST", "/v/forgot", "", map[string]string{"email": u.Email}).Code)
-	require.Equal(t, 204, do("POST", "/v/reset", "", map[string]string{"token": e.lastToken(u.Email, auth.MessageResetPassword), "password": password + " 1"}).Code)
+	require.Equal(t, 202, do("POST", prefix+"/verify-email/resend", pair.AccessToken, nil).Code)
+	require.Equal(t, 200, do("POST", prefix+"/verify-email", "", map[string]string{"token": e.lastToken(u.Email, auth.MessageVerifyEmail)}).Code)
+	require.Equal(t, 202, do("POST", prefix+"/password/forgot", "", map[string]string{"email": u.Email}).Code)
+	require.Equal(t, 204, do("POST", prefix+"/password/reset", "", map[string]string{"token": e.lastToken(u.Email, auth.MessageResetPassword), "password": password + " 1"}).Code)
 	e.clock.Advance(time.Second) // past the reset's revocation cutoff
 	pair, _, err := a.Login(context.Background(), auth.LoginRequest{Email: u.Email, Password: password + " 1"})
 	require.NoError(t, err)
-	require.Equal(t, 204, do("POST", "/v/change-password", pair.AccessToken, map[string]string{"current_password": password + " 1", "new_password": password}).Code)
+	require.Equal(t, 204, do("POST", prefix+"/password/change", pair.AccessToken, map[string]string{"current_password": password + " 1", "new_password": password}).Code)
 	to := newEmail()
-	require.Equal(t, 202, do("POST", "/v/change-email", pair.AccessToken, map[string]string{"password": password, "new_email": to}).Code)
-	require.Equal(t, 200, do("POST", "/v/confirm-email", "", map[string]string{"token": e.lastToken(to, auth.MessageChangeEmail)}).Code)
-	require.Equal(t, 204, do("DELETE", "/v/sessions", pair.AccessToken, nil).Code)
-	require.Equal(t, 204, do("POST", "/v/users/"+u.ID+"/unlock", ap.AccessToken, nil).Code)
-	require.Equal(t, 200, do("GET", "/v/audit", ap.AccessToken, nil).Code)
-	for _, path := range []string{"/v/resend", "/v/change-password", "/v/change-email", "/v/users/" + u.ID + "/unlock"} {
+	require.Equal(t, 202, do("POST", prefix+"/email/change", pair.AccessToken, map[string]string{"password": password, "new_email": to}).Code)
+	require.Equal(t, 200, do("POST", prefix+"/email/confirm", "", map[string]string{"token": e.lastToken(to, auth.MessageChangeEmail)}).Code)
+	require.Equal(t, 204, do("DELETE", prefix+"/sessions", pair.AccessToken, nil).Code)
+	require.Equal(t, 204, do("POST", prefix+"/users/"+u.ID+"/unlock", ap.AccessToken, nil).Code)
+	require.Equal(t, 200, do("GET", prefix+"/audit-events", ap.AccessToken, nil).Code)
+	for _, path := range []string{prefix + "/verify-email/resend", prefix + "/password/change", prefix + "/email/change", prefix + "/users/" + u.ID + "/unlock"} {
 		problem(t, do("POST", path, "", nil), 401, "unauthenticated")
 	}
-	problem(t, do("GET", "/v/audit", pair.AccessToken, nil), 403, "insufficient_role")
-	problem(t, do("POST", "/v/users/"+admin.ID+"/unlock", pair.AccessToken, nil), 403, "insufficient_role")
+	problem(t, do("GET", prefix+"/audit-events", pair.AccessToken, nil), 403, "insufficient_role")
+	problem(t, do("POST", prefix+"/users/"+admin.ID+"/unlock", pair.AccessToken, nil), 403, "insufficient_role")
 }

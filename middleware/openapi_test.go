@@ -42,9 +42,11 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	spec, err := SpecOperations(specPath)
 	require.NoError(t, err)
 
+	h, err := New(a)
+	require.NoError(t, err)
 	rr := &recordingRouter{}
-	Mount(rr, a)
-	routes := newServer(a, nil).routes()
+	h.Mount(rr)
+	routes := h.routes
 	var patterns []string
 	for _, rt := range routes {
 		patterns = append(patterns, rt.method+" "+rt.path)
@@ -71,12 +73,13 @@ func TestOpenAPIDocument(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(doc.OpenAPI, "3.1."), doc.OpenAPI)
 
-	a := newTestAuthenticator(t)
+	h, err := New(newTestAuthenticator(t))
+	require.NoError(t, err)
 	public := map[string]bool{
 		"/register": true, "/login": true, "/refresh": true,
 		"/verify-email": true, "/password/forgot": true, "/password/reset": true, "/email/confirm": true,
 	}
-	for _, rt := range newServer(a, nil).routes() {
+	for _, rt := range h.routes {
 		var op specOp
 		node := doc.Paths[rt.path][strings.ToLower(rt.method)]
 		require.NoError(t, node.Decode(&op))

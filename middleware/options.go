@@ -1,9 +1,11 @@
 package middleware
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -37,21 +39,16 @@ const (
 	DefaultRefreshCookie = "__Secure-refresh_token"
 )
 
-// Option configures Authenticate, OptionalAuthenticate, Mount and the
-// handler constructors. An option that does not concern a constructor is
-// ignored by it. Pass the same options to Authenticate and Mount: the
-// middleware must read the cookies the handlers set.
-//
-// Constructors panic on an invalid option (a malformed prefix, a cookie
-// name the browser would refuse, an unknown role), as http.ServeMux panics
-// on a malformed pattern: these are programming errors, found at start-up.
+// Option configures a Handler; see New. New returns an error for an
+// invalid option (a malformed prefix, a cookie name the browser would
+// refuse, an unknown role).
 type Option func(*config)
 
 // Cookies configures cookie mode (see WithCookies). The zero value is the
 // secure default.
 type Cookies struct {
-	// SameSite is http.SameSiteStrictMode or http.SameSiteLaxMode; any
-	// other value panics. Zero: Strict. Lax lets the cookies accompany
+	// SameSite is http.SameSiteStrictMode or http.SameSiteLaxMode; New
+	// refuses any other value. Zero: Strict. Lax lets the cookies accompany
 	// top-level navigations from other sites (links into the app); the
 	// cross-origin check below still guards unsafe methods.
 	SameSite http.SameSite
@@ -128,8 +125,8 @@ func WithCookies(ck Cookies) Option {
 // exists" notice for a taken one. Default: 201 with the user, or 409
 // email_taken.
 //
-// It also makes an e-mail change to a taken address (ChangeEmailHandler)
-// answer 202 like one to a free address, instead of 409 email_taken: no
+// It also makes an e-mail change to a taken address (POST
+// {prefix}/email/change) answer 202 like one to a free address, instead of 409 email_taken: no
 // confirmation message is sent, and the account stays at its address.
 func WithEnumerationSafeRegistration() Option { return func(c *config) { c.enumSafe = true } }
 
@@ -158,9 +155,8 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // ETag every time). Default: 5 minutes.
 func WithJWKSMaxAge(d time.Duration) Option { return func(c *config) { c.jwksMaxAge = d } }
 
-// newConfig applies opts over the defaults and validates the result,
-// panicking on a programming error.
-func newConfig(opts []Option) *config {
+// newConfig applies opts over the defaults and validates the result.
+func newConfig(opts []Option) (*config, error) {
 	c := &config{
 		prefix:     DefaultPrefix,
 		jwksPath:   DefaultJWKSPath,
@@ -178,15 +174,15 @@ func newConfig(opts []Option) *config {
 	}
 	switch {
 	case !validPath(c.prefix):
-		panic(fmt.Sprintf("middleware: prefix %q must start with / and not end with /", c.prefix))
+		return nil, fmt.Errorf("middleware: prefix %q must be a clean path that starts with / and does not end with /", c.prefix)
 	case c.jwksPath != "" && !validPath(c.jwksPath):
-		panic(fmt.Sprintf("middleware: JWKS path %q must start with / and not end with /", c.jwksPath))
+		return nil, fmt.Errorf("middleware: JWKS path %q must be a clean path that starts with / and does not end with /", c.jwksPath)
 	case c.bodyLimit <= 0:
-		panic("middleware: body limit must be positive")
+		return nil, errors.New("middleware: body limit must be positive")
 	}
 	for _, p := range c.ips.TrustedProxies {
 		if !p.IsValid() {
-			panic("middleware: invalid trusted proxy prefix")
+			return nil, errors.New("middleware: invalid trusted proxy prefix")
 		}
 	}
 	if cc := c.cookies; cc != nil {
@@ -195,7 +191,7 @@ func newConfig(opts []Option) *config {
 			cc.sameSite = http.SameSiteStrictMode
 		case http.SameSiteLaxMode:
 		default:
-			panic("middleware: Cookies.SameSite must be Strict or Lax")
+			return nil, errors.New("middleware: Cookies.SameSite must be Strict or Lax")
 		}
 		if cc.accessName == "" {
 			cc.accessName = DefaultAccessCookie
@@ -204,7 +200,7 @@ func newConfig(opts []Option) *config {
 			cc.refreshName = DefaultRefreshCookie
 		}
 		if !validCookieName(cc.accessName) || !validCookieName(cc.refreshName) || cc.accessName == cc.refreshName {
-			panic("middleware: cookie names must be distinct, non-empty HTTP tokens")
+			return nil, errors.New("middleware: cookie names must be distinct, non-empty HTTP tokens")
 		}
 		cc.refreshPath = c.prefix + "/refresh"
 		if hasPrefixFold(cc.refreshName, "__Host-") {
@@ -214,11 +210,15 @@ func newConfig(opts []Option) *config {
 			cc.csrf = http.NewCrossOriginProtection()
 		}
 	}
-	return c
+	return c, nil
 }
 
+// validPath reports whether p can be the literal path of a route: it
+// starts with "/", does not end with one, is clean (http.ServeMux refuses
+// a pattern that no cleaned request path can match) and has no wildcard,
+// query or fragment characters.
 func validPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasSuffix(p, "/") && !strings.ContainsAny(p, " \t{}?#")
+	return strings.HasPrefix(p, "/") && !strings.HasSuffix(p, "/") && path.Clean(p) == p && !strings.ContainsAny(p, " \t{}?#")
 }
 
 // validCookieName reports whether name is an RFC 9110 token, as RFC 6265

@@ -50,12 +50,13 @@ func fieldProblem(status int, code, detail, field string) *problemError {
 
 // writeProblem answers with err: the example's own problems as they are,
 // anything else (the library's errors, an unavailable database) through
-// middleware.WriteError, so that every error looks the same to clients
-// and nothing from below the HTTP layer reaches them.
-func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
+// mw.WriteError, so that every error looks the same to clients, is logged
+// like the library's own, and nothing from below the HTTP layer reaches
+// them.
+func writeProblem(mw *middleware.Handler, w http.ResponseWriter, r *http.Request, err error) {
 	var p *problemError
 	if !errors.As(err, &p) {
-		middleware.WriteError(w, r, err)
+		mw.WriteError(w, r, err)
 		return
 	}
 	body, _ := json.Marshal(middleware.Problem{

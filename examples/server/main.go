@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	// The library's fallbacks (middleware.WriteError, for one) log through
+	// Parts of the library given no logger of their own log through
 	// slog's default logger: make it this one.
 	slog.SetDefault(log)
 

@@ -50,18 +50,36 @@ const (
 // projects serves /api/v1/projects over the example_projects table.
 type projects struct {
 	db *bun.DB
+	// mw is the server's one middleware.Handler: its Authenticate and
+	// RequireRole guard the routes, its WriteError answers the errors.
+	mw *middleware.Handler
 }
 
+// endpoint is a project handler: it writes the response and returns nil,
+// or writes nothing and returns the error to answer with.
+type endpoint func(w http.ResponseWriter, r *http.Request) error
+
 // routes registers the project endpoints on mux: viewers (and above) read,
-// editors create and change, administrators delete. authn must come first:
-// RequireRole reads the claims it stores.
-func (p *projects) routes(mux *http.ServeMux, a *auth.Authenticator, authn func(http.Handler) http.Handler) {
-	role := func(r auth.Role, h http.HandlerFunc) http.Handler { return authn(middleware.RequireRole(a, r)(h)) }
+// editors create and change, administrators delete. Authenticate comes
+// first: RequireRole reads the claims it stores.
+func (p *projects) routes(mux *http.ServeMux) {
+	role := func(r auth.Role, fn endpoint) http.Handler {
+		return p.mw.Authenticate(p.mw.RequireRole(r)(p.serve(fn)))
+	}
 	mux.Handle("GET /api/v1/projects", role(auth.RoleViewer, p.list))
 	mux.Handle("POST /api/v1/projects", role(auth.RoleEditor, p.create))
 	mux.Handle("GET /api/v1/projects/{id}", role(auth.RoleViewer, p.get))
 	mux.Handle("PATCH /api/v1/projects/{id}", role(auth.RoleEditor, p.update))
 	mux.Handle("DELETE /api/v1/projects/{id}", role(auth.RoleAdmin, p.delete))
+}
+
+// serve adapts fn to http.Handler, answering its error with writeProblem.
+func (p *projects) serve(fn endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeProblem(p.mw, w, r, err)
+		}
+	})
 }
 
 // projectList is the body of GET /api/v1/projects.
@@ -73,11 +91,10 @@ type projectList struct {
 // list answers GET ?limit=1..100&after=<cursor>: a page of the caller's
 // tenant's projects, oldest first (IDs are UUIDv7, ordered by time), and
 // the cursor of the next page.
-func (p *projects) list(w http.ResponseWriter, r *http.Request) {
+func (p *projects) list(w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := pageParams(r)
 	if err != nil {
-		writeProblem(w, r, err)
-		return
+		return err
 	}
 	out := projectList{Projects: []project{}}
 	q := p.db.NewSelect().Model(&out.Projects).
@@ -88,14 +105,14 @@ func (p *projects) list(w http.ResponseWriter, r *http.Request) {
 		q = q.Where("id > ?", after)
 	}
 	if err := q.Scan(r.Context()); err != nil {
-		writeProblem(w, r, dbError(err))
-		return
+		return dbError(err)
 	}
 	if len(out.Projects) > limit {
 		out.Projects = out.Projects[:limit]
 		out.NextCursor = out.Projects[limit-1].ID
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // pageParams reads limit and after, refusing unknown or repeated
@@ -127,13 +144,13 @@ func pageParams(r *http.Request) (limit int, after string, err error) {
 // get answers GET /{id} with the project, or 404 if it does not exist or
 // belongs to another tenant: the two are indistinguishable, so IDs of
 // other tenants cannot be probed.
-func (p *projects) get(w http.ResponseWriter, r *http.Request) {
+func (p *projects) get(w http.ResponseWriter, r *http.Request) error {
 	pr, err := p.load(r.Context(), middleware.TenantID(r), r.PathValue("id"))
 	if err != nil {
-		writeProblem(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, pr)
+	return nil
 }
 
 func (p *projects) load(ctx context.Context, tenantID, id string) (*project, error) {
@@ -181,15 +198,13 @@ func cleanText(s string, max int, multiline bool) bool {
 }
 
 // create answers POST {"name", "description"?} with 201 and the project.
-func (p *projects) create(w http.ResponseWriter, r *http.Request) {
+func (p *projects) create(w http.ResponseWriter, r *http.Request) error {
 	var in projectInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeProblem(w, r, err)
-		return
+		return err
 	}
 	if err := in.validate(true); err != nil {
-		writeProblem(w, r, err)
-		return
+		return err
 	}
 	claims, _ := middleware.ClaimsFrom(r)
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -201,28 +216,25 @@ func (p *projects) create(w http.ResponseWriter, r *http.Request) {
 		pr.Description = *in.Description
 	}
 	if _, err := p.db.NewInsert().Model(pr).Exec(r.Context()); err != nil {
-		writeProblem(w, r, dbError(err))
-		return
+		return dbError(err)
 	}
 	w.Header().Set("Location", "/api/v1/projects/"+pr.ID)
 	writeJSON(w, http.StatusCreated, pr)
+	return nil
 }
 
 // update answers PATCH {"name"?, "description"?} with 200 and the project.
-func (p *projects) update(w http.ResponseWriter, r *http.Request) {
+func (p *projects) update(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var in projectInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		writeProblem(w, r, err)
-		return
+		return err
 	}
 	if err := in.validate(false); err != nil {
-		writeProblem(w, r, err)
-		return
+		return err
 	}
 	if !auth.ValidID(id) {
-		writeProblem(w, r, errNotFound)
-		return
+		return errNotFound
 	}
 	pr := &project{UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	q := p.db.NewUpdate().Model(pr).Column("updated_at").
@@ -237,37 +249,35 @@ func (p *projects) update(w http.ResponseWriter, r *http.Request) {
 		q = q.Column("description")
 	}
 	if err := q.Scan(r.Context()); err != nil {
-		writeProblem(w, r, dbError(err))
-		return
+		return dbError(err)
 	}
 	writeJSON(w, http.StatusOK, pr)
+	return nil
 }
 
 // delete answers DELETE with 204.
-func (p *projects) delete(w http.ResponseWriter, r *http.Request) {
+func (p *projects) delete(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if !auth.ValidID(id) {
-		writeProblem(w, r, errNotFound)
-		return
+		return errNotFound
 	}
 	res, err := p.db.NewDelete().Model((*project)(nil)).
 		Where("id = ? AND tenant_id = ?", id, middleware.TenantID(r)).
 		Exec(r.Context())
 	if err != nil {
-		writeProblem(w, r, dbError(err))
-		return
+		return dbError(err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		writeProblem(w, r, errNotFound)
-		return
+		return errNotFound
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // dbError translates a database error for writeProblem: no rows is 404, a
 // unique violation 409, a lost connection or a busy SQLite 503
-// (auth.ErrUnavailable); anything else is a 500 that middleware.WriteError
-// logs. No driver text reaches the client.
+// (auth.ErrUnavailable); anything else is a 500 that the middleware
+// Handler's WriteError logs. No driver text reaches the client.
 func dbError(err error) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

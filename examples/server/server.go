@@ -122,8 +122,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	}
 
 	var draining atomic.Bool
+	handler, err := newHandler(cfg, a, st, log, &draining)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           newHandler(cfg, a, st, log, &draining),
+		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -168,11 +172,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	return nil
 }
 
-// newHandler returns the server's routes, wrapped in the request log.
-func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger, draining *atomic.Bool) http.Handler {
+// newHandler returns the server's routes, wrapped in the request log. It
+// fails only on an invalid middleware option.
+func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger, draining *atomic.Bool) (http.Handler, error) {
 	ips := middleware.IPResolver{TrustedProxies: cfg.TrustedProxies}
-	// The same options go to Mount and Authenticate: the middleware must
-	// read the cookies the handlers set, and find clients the same way.
 	opts := []middleware.Option{middleware.WithIPResolver(ips), middleware.WithLogger(log)}
 	if cfg.Cookies {
 		opts = append(opts, middleware.WithCookies(middleware.Cookies{}))
@@ -180,21 +183,28 @@ func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger
 	if cfg.EnumerationSafe {
 		opts = append(opts, middleware.WithEnumerationSafeRegistration())
 	}
+	// One Handler for the library's endpoints and every route's
+	// middleware: they read the same cookies, find clients the same way
+	// and log to the same logger.
+	mw, err := middleware.New(a, opts...)
+	if err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
-	middleware.Mount(mux, a, opts...) // /api/v1/auth/... and /.well-known/jwks.json
-	p := &projects{db: st.db}
-	p.routes(mux, a, middleware.Authenticate(a, opts...))
+	mw.Mount(mux) // /api/v1/auth/... and /.well-known/jwks.json
+	p := &projects{db: st.db, mw: mw}
+	p.routes(mux)
 	// A demo of optional authentication, and the load test's target: the
 	// same handler answers with and without a token.
-	mux.Handle("GET /api/v1/hello", middleware.OptionalAuthenticate(a, opts...)(http.HandlerFunc(hello)))
+	mux.Handle("GET /api/v1/hello", mw.Optional(http.HandlerFunc(hello)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ready(w, r, st, log, draining)
 	})
-	return logRequests(log, ips)(mux)
+	return logRequests(log, ips)(mux), nil
 }
 
 // hello greets the caller: by user ID and role with a valid token,
