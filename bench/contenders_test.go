@@ -131,7 +131,13 @@ func (h *handWritten) middleware(next http.Handler) http.Handler {
 }
 
 // oursHandler is this library's middleware around final.
-func oursHandler(a *auth.Authenticator) http.Handler { return middleware.Authenticate(a)(final) }
+func oursHandler(a *auth.Authenticator) http.Handler {
+	h, err := middleware.New(a)
+	if err != nil {
+		panic(err) // the default options are valid
+	}
+	return h.Authenticate(final)
+}
 
 // pkgzHandler is go-pkgz/auth's Auth middleware around final.
 func (f *fixture) pkgzHandler() http.Handler {

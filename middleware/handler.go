@@ -251,7 +251,7 @@ func (h *Handler) client(r *http.Request) auth.ClientInfo {
 
 // unknownClient stands for a client whose address cannot be known (a Unix
 // socket peer): such clients share one per-IP rate-limit bucket rather
-// than escape the per-IP limits (auth.LimitKeyIP).
+// than escape the per-IP limits (the root package's limitKeyIP).
 const unknownClient = "unknown"
 
 // checkCrossOrigin applies the cookie-mode CSRF check to r.
