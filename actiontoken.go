@@ -58,7 +58,7 @@ func (a *Authenticator) newActionToken(ctx context.Context, p Purpose, userID, e
 	}
 	now := a.cfg.Now().UTC()
 	t := &ActionToken{Hash: hash, Purpose: p, UserID: userID, Email: email, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := a.cfg.Tokens.CreateActionToken(ctx, t); err != nil {
+	if err := a.cfg.ActionTokens.CreateActionToken(ctx, t); err != nil {
 		return "", time.Time{}, err
 	}
 	return tok, t.ExpiresAt, nil
@@ -70,7 +70,7 @@ func (a *Authenticator) lookupActionToken(ctx context.Context, p Purpose, token 
 	if !ok {
 		return nil, nil, errActionToken
 	}
-	t, err := a.cfg.Tokens.ActionToken(ctx, p, hash, a.cfg.Now().UTC())
+	t, err := a.cfg.ActionTokens.ActionToken(ctx, p, hash, a.cfg.Now().UTC())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,7 +87,7 @@ func (a *Authenticator) lookupActionToken(ctx context.Context, p Purpose, token 
 // consumeActionToken burns the token looked up before; losing a race to
 // another use is ErrInvalidToken.
 func (a *Authenticator) consumeActionToken(ctx context.Context, t *ActionToken) error {
-	_, err := a.cfg.Tokens.ConsumeActionToken(ctx, t.Purpose, t.Hash, a.cfg.Now().UTC())
+	_, err := a.cfg.ActionTokens.ConsumeActionToken(ctx, t.Purpose, t.Hash, a.cfg.Now().UTC())
 	return err
 }
 
@@ -96,11 +96,11 @@ var errActionToken = invalidToken("unknown, used or expired action token")
 // deleteActionTokens deletes every pending action token of the user, of
 // every purpose.
 func (a *Authenticator) deleteActionTokens(ctx context.Context, userID string) error {
-	if a.cfg.Tokens == nil {
+	if a.cfg.ActionTokens == nil {
 		return nil
 	}
 	for _, p := range []Purpose{PurposeVerifyEmail, PurposeResetPassword, PurposeChangeEmail} {
-		if err := a.cfg.Tokens.DeleteActionTokens(ctx, userID, p); err != nil {
+		if err := a.cfg.ActionTokens.DeleteActionTokens(ctx, userID, p); err != nil {
 			return err
 		}
 	}

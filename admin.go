@@ -76,8 +76,8 @@ func (a *Authenticator) ListUsers(ctx context.Context, q UserQuery) ([]*User, st
 	return users, next, nil
 }
 
-// AdminUpdate is what an administrator may change about a user.
-type AdminUpdate struct {
+// UpdateUserRequest is what an administrator may change about a user.
+type UpdateUserRequest struct {
 	Role     *Role
 	Active   *bool
 	Verified *bool
@@ -88,7 +88,7 @@ type AdminUpdate struct {
 // access tokens are revoked (deactivation also ends every session), and the
 // next refresh carries the new role. Errors: ErrUserNotFound (also for a
 // user of another tenant), ErrInvalidRole.
-func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string, upd AdminUpdate) (_ *User, err error) {
+func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string, upd UpdateUserRequest) (_ *User, err error) {
 	ctx, end := a.span(ctx, "auth.UpdateUser")
 	defer end(&err)
 	if !ValidID(userID) || tenantID == "" {

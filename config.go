@@ -75,12 +75,12 @@ type Config struct {
 	Limiter Limiter
 	// Limits are the rate limits and the account lockout. Zero: see Limits.
 	Limits Limits
-	// Tokens stores the single-use tokens of e-mail verification, password
+	// ActionTokens stores the single-use tokens of e-mail verification, password
 	// reset and e-mail change. Optional; those flows return
 	// ErrNotConfigured without it.
-	Tokens ActionTokenStore
+	ActionTokens ActionTokenStore
 	// Notifier delivers verification and reset messages. Optional, as
-	// Tokens. With both set, Register sends a verification message.
+	// ActionTokens. With both set, Register sends a verification message.
 	Notifier Notifier
 	// VerifyTTL is how long verification and e-mail change tokens last.
 	// Zero: 24 hours.

@@ -24,7 +24,7 @@
 //
 // # Beyond login
 //
-// With Config.Tokens and Config.Notifier: e-mail verification
+// With Config.ActionTokens and Config.Notifier: e-mail verification
 // (RequestVerification, VerifyEmail), password reset (RequestPasswordReset,
 // ResetPassword), ChangePassword and e-mail change (RequestEmailChange,
 // ConfirmEmailChange). Administrators, always within one tenant: ListUsers,

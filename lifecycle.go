@@ -6,12 +6,12 @@ import (
 )
 
 // ErrNotConfigured is returned by a flow whose optional dependency is
-// missing: Config.Tokens and Config.Notifier for the account-lifecycle
+// missing: Config.ActionTokens and Config.Notifier for the account-lifecycle
 // flows, Config.AuditLog for AuditEvents.
 var ErrNotConfigured = errors.New("auth: this feature is not configured")
 
 func (a *Authenticator) lifecycleReady() error {
-	if a.cfg.Tokens == nil || a.cfg.Notifier == nil {
+	if a.cfg.ActionTokens == nil || a.cfg.Notifier == nil {
 		return ErrNotConfigured
 	}
 	return nil
@@ -38,7 +38,7 @@ func (a *Authenticator) RequestVerification(ctx context.Context, userID string) 
 		return err
 	}
 	defer func() { a.refund(ctx, "verify:acct:"+u.ID, a.cfg.Limits.ResetPerAccount, err) }()
-	if err := a.cfg.Tokens.DeleteActionTokens(ctx, u.ID, PurposeVerifyEmail); err != nil {
+	if err := a.cfg.ActionTokens.DeleteActionTokens(ctx, u.ID, PurposeVerifyEmail); err != nil {
 		return err
 	}
 	tok, exp, err := a.newActionToken(ctx, PurposeVerifyEmail, u.ID, u.Email, a.cfg.VerifyTTL)
@@ -283,7 +283,7 @@ func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, passw
 	} else if !errors.Is(err, ErrUserNotFound) {
 		return err
 	}
-	if err := a.cfg.Tokens.DeleteActionTokens(ctx, u.ID, PurposeChangeEmail); err != nil {
+	if err := a.cfg.ActionTokens.DeleteActionTokens(ctx, u.ID, PurposeChangeEmail); err != nil {
 		return err
 	}
 	tok, exp, err := a.newActionToken(ctx, PurposeChangeEmail, u.ID, email, a.cfg.VerifyTTL)

@@ -17,7 +17,7 @@ func (a *Authenticator) Register(ctx context.Context, r RegisterRequest) (_ *Use
 		a.emit(ctx, Event{Type: EventRateLimited, Reason: "register_ip", IP: r.Client.IP, UserAgent: r.Client.UserAgent})
 		return nil, err
 	}
-	u, err := a.createUser(ctx, NewUser{
+	u, err := a.createUser(ctx, CreateUserRequest{
 		TenantID: r.TenantID, Email: r.Email, Password: r.Password, Name: r.Name, Meta: r.Meta,
 		Role: a.cfg.DefaultRole,
 	})
@@ -56,8 +56,8 @@ type RegisterRequest struct {
 	Client ClientInfo
 }
 
-// NewUser is the input of CreateUser, an administrative operation.
-type NewUser struct {
+// CreateUserRequest is the input of CreateUser, an administrative operation.
+type CreateUserRequest struct {
 	TenantID string
 	Email    string
 	Password string
@@ -70,7 +70,7 @@ type NewUser struct {
 
 // CreateUser creates an active user with the given role, for administrators
 // and provisioning. Errors as for Register, plus ErrInvalidRole.
-func (a *Authenticator) CreateUser(ctx context.Context, n NewUser) (_ *User, err error) {
+func (a *Authenticator) CreateUser(ctx context.Context, n CreateUserRequest) (_ *User, err error) {
 	ctx, end := a.span(ctx, "auth.CreateUser")
 	defer end(&err)
 	u, err := a.createUser(ctx, n)
@@ -80,7 +80,7 @@ func (a *Authenticator) CreateUser(ctx context.Context, n NewUser) (_ *User, err
 	return u, err
 }
 
-func (a *Authenticator) createUser(ctx context.Context, n NewUser) (*User, error) {
+func (a *Authenticator) createUser(ctx context.Context, n CreateUserRequest) (*User, error) {
 	email, err := NormalizeEmail(n.Email)
 	if err != nil {
 		return nil, err

@@ -31,9 +31,9 @@ type Stores struct {
 	Tenants     auth.TenantStore
 	Sessions    auth.SessionStore
 	Revocations auth.RevocationStore
-	// Tokens, if set with Users, Tenants, Sessions and Revocations, is
+	// ActionTokens, if set with Users, Tenants, Sessions and Revocations, is
 	// checked by TestActionTokenStore and TestLifecycle.
-	Tokens auth.ActionTokenStore
+	ActionTokens auth.ActionTokenStore
 	// AuditLog, if set, is checked by TestAuditLog.
 	AuditLog AuditStore
 	// Limiter, if set, is checked by TestLimiter. NewAuthenticator does
@@ -64,7 +64,7 @@ func TestStores(t *testing.T, st Stores) {
 	if st.Users != nil && st.Tenants != nil && st.Sessions != nil && st.Revocations != nil {
 		t.Run("Flows", func(t *testing.T) { TestFlows(t, st) })
 		t.Run("Outage", func(t *testing.T) { TestOutage(t, st, st.Limiter, nil) })
-		if st.Tokens != nil {
+		if st.ActionTokens != nil {
 			t.Run("ActionTokenStore", func(t *testing.T) { TestActionTokenStore(t, st) })
 			t.Run("Lifecycle", func(t *testing.T) { TestLifecycle(t, st) })
 		}

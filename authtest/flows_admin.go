@@ -16,7 +16,7 @@ func flowRoleChangeTakesEffect(t *testing.T, f flows) {
 	p := f.login(t, a, u.Email)
 	clock.Advance(time.Second)
 	editor := auth.RoleEditor
-	got, err := a.UpdateUser(ctx, u.TenantID, u.ID, auth.AdminUpdate{Role: &editor})
+	got, err := a.UpdateUser(ctx, u.TenantID, u.ID, auth.UpdateUserRequest{Role: &editor})
 	require.NoError(t, err)
 	require.Equal(t, auth.RoleEditor, got.Role)
 	_, err = a.Authenticate(ctx, p.AccessToken)
@@ -29,7 +29,7 @@ func flowRoleChangeTakesEffect(t *testing.T, f flows) {
 	require.Equal(t, auth.RoleEditor, c.Role)
 
 	bogus := auth.Role("root")
-	_, err = a.UpdateUser(ctx, u.TenantID, u.ID, auth.AdminUpdate{Role: &bogus})
+	_, err = a.UpdateUser(ctx, u.TenantID, u.ID, auth.UpdateUserRequest{Role: &bogus})
 	require.ErrorIs(t, err, auth.ErrInvalidRole)
 }
 
@@ -47,7 +47,7 @@ func flowTenantScoping(t *testing.T, f flows) {
 	require.Equal(t, tb.ID, cb.TenantID)
 
 	admin := auth.RoleAdmin
-	_, err = a.UpdateUser(ctx, tb.ID, ua.ID, auth.AdminUpdate{Role: &admin})
+	_, err = a.UpdateUser(ctx, tb.ID, ua.ID, auth.UpdateUserRequest{Role: &admin})
 	require.ErrorIs(t, err, auth.ErrUserNotFound, "tenant B cannot touch a user of tenant A")
 	_, err = a.User(ctx, tb.ID, ua.ID)
 	require.ErrorIs(t, err, auth.ErrUserNotFound)
@@ -70,7 +70,7 @@ func flowListUsersPages(t *testing.T, f flows) {
 	require.NoError(t, err)
 	var ids []string
 	for range 5 {
-		u, err := a.CreateUser(ctx, auth.NewUser{TenantID: tn.ID, Email: randomEmail(), Password: password, Role: auth.RoleEditor})
+		u, err := a.CreateUser(ctx, auth.CreateUserRequest{TenantID: tn.ID, Email: randomEmail(), Password: password, Role: auth.RoleEditor})
 		require.NoError(t, err)
 		ids = append(ids, u.ID)
 	}

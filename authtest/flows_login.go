@@ -32,7 +32,7 @@ func flowInactiveUser(t *testing.T, f flows) {
 	u := f.register(t, a)
 	p := f.login(t, a, u.Email)
 	off := false
-	_, err := a.UpdateUser(ctx, u.TenantID, u.ID, auth.AdminUpdate{Active: &off})
+	_, err := a.UpdateUser(ctx, u.TenantID, u.ID, auth.UpdateUserRequest{Active: &off})
 	require.NoError(t, err)
 	_, err = a.Authenticate(ctx, p.AccessToken)
 	require.ErrorIs(t, err, auth.ErrTokenRevoked, "deactivation revokes existing access tokens at once")
@@ -51,7 +51,7 @@ func flowRequireVerifiedEmail(t *testing.T, f flows) {
 	_, _, err := a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
 	require.ErrorIs(t, err, auth.ErrEmailNotVerified)
 	yes := true
-	_, err = a.UpdateUser(ctx, u.TenantID, u.ID, auth.AdminUpdate{Verified: &yes})
+	_, err = a.UpdateUser(ctx, u.TenantID, u.ID, auth.UpdateUserRequest{Verified: &yes})
 	require.NoError(t, err)
 	f.login(t, a, u.Email)
 }
@@ -62,7 +62,7 @@ func flowLoginRacingDeactivation(t *testing.T, f flows) {
 	u := f.register(t, admin)
 	a := f.raceSetup(t, u.Email, func(u *auth.User) {
 		off := false
-		_, err := admin.UpdateUser(ctx, u.TenantID, u.ID, auth.AdminUpdate{Active: &off})
+		_, err := admin.UpdateUser(ctx, u.TenantID, u.ID, auth.UpdateUserRequest{Active: &off})
 		require.NoError(t, err)
 	})
 	_, _, err := a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})

@@ -73,13 +73,13 @@ func flowRegisterRejects(t *testing.T, f flows) {
 func flowCreateUserWithRole(t *testing.T, f flows) {
 	ctx := context.Background()
 	a, _ := f.setup(t, auth.Config{})
-	u, err := a.CreateUser(ctx, auth.NewUser{Email: randomEmail(), Password: password, Role: auth.RoleAdmin, Verified: true})
+	u, err := a.CreateUser(ctx, auth.CreateUserRequest{Email: randomEmail(), Password: password, Role: auth.RoleAdmin, Verified: true})
 	require.NoError(t, err)
 	require.Equal(t, auth.RoleAdmin, u.Role)
 	require.True(t, u.Verified)
 	c, err := a.Authenticate(ctx, f.login(t, a, u.Email).AccessToken)
 	require.NoError(t, err)
 	require.Equal(t, auth.RoleAdmin, c.Role)
-	_, err = a.CreateUser(ctx, auth.NewUser{Email: randomEmail(), Password: password, Role: "owner"})
+	_, err = a.CreateUser(ctx, auth.CreateUserRequest{Email: randomEmail(), Password: password, Role: "owner"})
 	require.ErrorIs(t, err, auth.ErrInvalidRole)
 }

@@ -55,7 +55,7 @@ func (o *Outbox) Last(to string, kind auth.MessageKind) (auth.Message, bool) {
 // a user's tokens of one purpose.
 func TestActionTokenStore(t *testing.T, st Stores) {
 	ctx := context.Background()
-	tokens := st.Tokens
+	tokens := st.ActionTokens
 	newUser := func(t *testing.T) *auth.User {
 		t.Helper()
 		n := now()
@@ -154,7 +154,7 @@ func TestLifecycle(t *testing.T, st Stores) {
 	setup := func(t *testing.T, cfg auth.Config) (*auth.Authenticator, *Clock, *Outbox) {
 		clock := NewClock(time.Now().UTC().Truncate(time.Millisecond))
 		box := &Outbox{}
-		cfg.Tokens, cfg.Notifier = st.Tokens, box
+		cfg.ActionTokens, cfg.Notifier = st.ActionTokens, box
 		return NewAuthenticator(t, st, clock, cfg), clock, box
 	}
 	register := func(t *testing.T, a *auth.Authenticator) *auth.User {

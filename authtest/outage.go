@@ -22,7 +22,7 @@ type Outage struct {
 // TestOutage checks that an outage of the user store locks nobody out:
 // with the store down, twice the lockout threshold of logins with the
 // right password fail as unavailable, never as locked, and once the store
-// is back the next login succeeds; with Stores.Tokens, password-reset
+// is back the next login succeeds; with Stores.ActionTokens, password-reset
 // requests that sent nothing do not spend the per-address limit either. Judged attempts still count: wrong
 // passwords lock the account as before. limiter is the Limiter under test
 // (nil: the Authenticator's own). A nil outage simulates one by making
@@ -37,8 +37,8 @@ func TestOutage(t *testing.T, st Stores, limiter auth.Limiter, outage *Outage) {
 	lockout := auth.Limit{Burst: 5, Period: time.Hour}
 	box := &Outbox{}
 	cfg := auth.Config{Limiter: limiter, Limits: auth.Limits{LoginPerAccount: lockout}}
-	if st.Tokens != nil {
-		cfg.Tokens, cfg.Notifier = st.Tokens, box
+	if st.ActionTokens != nil {
+		cfg.ActionTokens, cfg.Notifier = st.ActionTokens, box
 	}
 	a := NewAuthenticator(t, st, nil, cfg)
 	login := func(email, pw string) error {
@@ -73,7 +73,7 @@ func TestOutage(t *testing.T, st Stores, limiter auth.Limiter, outage *Outage) {
 		_, ok := box.Last(email, auth.MessageResetPassword)
 		require.True(t, ok)
 	}
-	if st.Tokens != nil {
+	if st.ActionTokens != nil {
 		t.Run("ResetRequestsDuringOutage", resetRequests)
 	}
 

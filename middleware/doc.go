@@ -95,7 +95,7 @@
 //	    invalid_action_token (an e-mailed token: unknown, used, expired)
 //	429 rate_limited (auth.RateLimitError)
 //	500 internal_error (logged with slog; the body says nothing more)
-//	501 not_configured (auth.ErrNotConfigured: no Config.Tokens and
+//	501 not_configured (auth.ErrNotConfigured: no Config.ActionTokens and
 //	    Notifier for the lifecycle endpoints, no Config.AuditLog)
 //	503 unavailable, busy (auth.ErrUnavailable, auth.ErrBusy: fail closed)
 //

@@ -191,7 +191,7 @@ var errorTable = [...]mapping{
 	{err: auth.ErrInvalidInput, status: 422, code: "invalid_input",
 		detail: "A value is not acceptable: a name that is too long or has control characters, meta that is not a JSON object, or a malformed ID."},
 
-	// A flow the host did not configure (auth.Config.Tokens, Notifier).
+	// A flow the host did not configure (auth.Config.ActionTokens, Notifier).
 	{err: auth.ErrNotConfigured, status: 501, code: "not_configured", detail: "This feature is not enabled on this server."},
 
 	// Load and availability: fail closed.

@@ -269,7 +269,7 @@ func Example_passwordReset() {
 	mail := &mailer{}
 	a, err := auth.New(auth.Config{
 		Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st,
-		Tokens: st, Notifier: mail, // the lifecycle endpoints need both
+		ActionTokens: st, Notifier: mail, // the lifecycle endpoints need both
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -277,7 +277,7 @@ func Example_passwordReset() {
 	}
 	ctx := context.Background()
 	_, _ = a.EnsureDefaultTenant(ctx)
-	_, _ = a.CreateUser(ctx, auth.NewUser{Email: "kate@example.com", Password: "correct horse battery staple"})
+	_, _ = a.CreateUser(ctx, auth.CreateUserRequest{Email: "kate@example.com", Password: "correct horse battery staple"})
 
 	mux := http.NewServeMux()
 	mustNew(a).Mount(mux)

@@ -131,7 +131,7 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if h.aboveCaller(c, target.Role) {
 		return errRoleAboveCaller
 	}
-	u, err := h.a.UpdateUser(r.Context(), c.TenantID, id, auth.AdminUpdate{Role: b.Role, Active: b.Active, Verified: b.Verified})
+	u, err := h.a.UpdateUser(r.Context(), c.TenantID, id, auth.UpdateUserRequest{Role: b.Role, Active: b.Active, Verified: b.Verified})
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if b.Role != "" && h.aboveCaller(c, b.Role) {
 		return errRoleAboveCaller
 	}
-	u, err := h.a.CreateUser(r.Context(), auth.NewUser{
+	u, err := h.a.CreateUser(r.Context(), auth.CreateUserRequest{
 		TenantID: c.TenantID, Email: b.Email, Password: b.Password, Name: b.Name, Role: b.Role,
 		Verified: b.Verified, Meta: b.Meta,
 	})

@@ -7,7 +7,7 @@ import (
 	"github.com/maestro-ml/auth"
 )
 
-// The account-lifecycle endpoints need auth.Config.Tokens and
+// The account-lifecycle endpoints need auth.Config.ActionTokens and
 // auth.Config.Notifier (except password change); without them they answer
 // 501 not_configured.
 //

@@ -258,7 +258,7 @@ func TestLogin(t *testing.T) {
 	problem(t, e.call("POST", prefix+"/login", "", map[string]any{"email": u.Email, "password": password, "remember": true}), 400, "unknown_field")
 
 	off := false
-	_, err = e.a.UpdateUser(context.Background(), u.TenantID, u.ID, auth.AdminUpdate{Active: &off})
+	_, err = e.a.UpdateUser(context.Background(), u.TenantID, u.ID, auth.UpdateUserRequest{Active: &off})
 	require.NoError(t, err)
 	problem(t, e.call("POST", prefix+"/login", "", map[string]string{"email": u.Email, "password": password}), 403, "user_inactive")
 	problem(t, e.call("POST", prefix+"/login", "", map[string]string{"email": u.Email, "password": "wrong password"}), 401, "invalid_credentials")
@@ -266,7 +266,7 @@ func TestLogin(t *testing.T) {
 
 func TestLoginEmailNotVerified(t *testing.T) {
 	e := newEnvWith(t, envConfig{cfg: auth.Config{RequireVerifiedEmail: true}})
-	u, err := e.a.CreateUser(context.Background(), auth.NewUser{Email: newEmail(), Password: password})
+	u, err := e.a.CreateUser(context.Background(), auth.CreateUserRequest{Email: newEmail(), Password: password})
 	require.NoError(t, err)
 	problem(t, e.call("POST", prefix+"/login", "", map[string]string{"email": u.Email, "password": password}), 403, "email_not_verified")
 }
@@ -334,7 +334,7 @@ func TestRefreshInactiveUser(t *testing.T) {
 	e := newEnv(t)
 	u, pair := e.user(auth.RoleViewer, "")
 	off := false
-	_, err := e.a.UpdateUser(context.Background(), u.TenantID, u.ID, auth.AdminUpdate{Active: &off})
+	_, err := e.a.UpdateUser(context.Background(), u.TenantID, u.ID, auth.UpdateUserRequest{Active: &off})
 	require.NoError(t, err)
 	// Deactivation ends the sessions, so the refresh token is revoked.
 	problem(t, e.call("POST", prefix+"/refresh", "", map[string]string{"refresh_token": pair.RefreshToken}), 401, "invalid_token")

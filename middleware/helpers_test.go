@@ -114,7 +114,7 @@ type envConfig struct {
 	opts   []middleware.Option
 	stores func(*memstore.Store) authtest.Stores
 	// lifecycle configures the account-lifecycle flows: the memstore as
-	// Config.Tokens and env.outbox as Config.Notifier.
+	// Config.ActionTokens and env.outbox as Config.Notifier.
 	lifecycle bool
 	// audit makes the memstore the event sink and the audit log.
 	audit bool
@@ -137,7 +137,7 @@ func newEnvWith(t *testing.T, ec envConfig) *env {
 	}
 	outbox := &authtest.Outbox{}
 	if ec.lifecycle {
-		ec.cfg.Tokens, ec.cfg.Notifier = st, outbox
+		ec.cfg.ActionTokens, ec.cfg.Notifier = st, outbox
 	}
 	if ec.audit {
 		ec.cfg.Events, ec.cfg.AuditLog = st, st
@@ -266,7 +266,7 @@ func newEmail() string {
 func (e *env) user(role auth.Role, tenant string) (*auth.User, *auth.TokenPair) {
 	e.t.Helper()
 	ctx := context.Background()
-	u, err := e.a.CreateUser(ctx, auth.NewUser{TenantID: tenant, Email: newEmail(), Password: password, Role: role, Name: "Test " + string(role)})
+	u, err := e.a.CreateUser(ctx, auth.CreateUserRequest{TenantID: tenant, Email: newEmail(), Password: password, Role: role, Name: "Test " + string(role)})
 	require.NoError(e.t, err)
 	pair, _, err := e.a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
 	require.NoError(e.t, err)

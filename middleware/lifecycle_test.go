@@ -119,7 +119,7 @@ func TestResendVerification(t *testing.T) {
 }
 
 func TestLifecycleNotConfigured(t *testing.T) {
-	e := newEnv(t) // no Config.Tokens, no Config.Notifier
+	e := newEnv(t) // no Config.ActionTokens, no Config.Notifier
 	_, pair := e.user(auth.RoleViewer, "")
 	for _, tc := range []struct {
 		path, token string
@@ -211,7 +211,7 @@ func TestForgotAndResetPassword(t *testing.T) {
 	require.Equal(t, 202, e.call("POST", prefix+"/password/forgot", "", map[string]string{"email": u.Email}).Code)
 	tok = e.lastToken(u.Email, auth.MessageResetPassword)
 	off := false
-	_, err = e.a.UpdateUser(context.Background(), u.TenantID, u.ID, auth.AdminUpdate{Active: &off})
+	_, err = e.a.UpdateUser(context.Background(), u.TenantID, u.ID, auth.UpdateUserRequest{Active: &off})
 	require.NoError(t, err)
 	problem(t, e.call("POST", prefix+"/password/reset", "", map[string]string{"token": tok, "password": newPassword + "2"}), 403, "user_inactive")
 }
@@ -359,7 +359,7 @@ func TestChangeAndConfirmEmail(t *testing.T) {
 	to2 := newEmail()
 	require.Equal(t, 202, change(map[string]string{"password": password, "new_email": to2}).Code)
 	tok2 := e.lastToken(to2, auth.MessageChangeEmail)
-	_, err := e.a.CreateUser(context.Background(), auth.NewUser{Email: to2, Password: password})
+	_, err := e.a.CreateUser(context.Background(), auth.CreateUserRequest{Email: to2, Password: password})
 	require.NoError(t, err)
 	problem(t, e.call("POST", prefix+"/email/confirm", "", map[string]string{"token": tok2}), 409, "email_taken")
 }

@@ -11,7 +11,7 @@
 //		},
 //	})
 //	defer n.Close()
-//	a, err := auth.New(auth.Config{..., Notifier: n, Tokens: store})
+//	a, err := auth.New(auth.Config{..., Notifier: n, ActionTokens: store})
 //
 // Tokens travel in the fragment of the link (…/reset#token=…): browsers
 // never send a fragment to a server or in a Referer header, so the token

@@ -115,7 +115,7 @@ func createAdmin(ctx context.Context, cfg *config, email, tenant, name string, g
 	if err != nil {
 		return err
 	}
-	u, err := a.CreateUser(ctx, auth.NewUser{
+	u, err := a.CreateUser(ctx, auth.CreateUserRequest{
 		TenantID: t.ID, Email: email, Password: password, Name: name, Role: auth.RoleAdmin, Verified: true,
 	})
 	switch {

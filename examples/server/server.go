@@ -103,7 +103,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		Sessions:             st.sql,
 		Revocations:          st.revocations(),
 		Limiter:              st.limiter(),
-		Tokens:               st.sql,
+		ActionTokens:         st.sql,
 		Notifier:             notifier,
 		RequireVerifiedEmail: cfg.RequireVerified,
 		Issuer:               cfg.Issuer,

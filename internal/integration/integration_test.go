@@ -89,10 +89,10 @@ func TestPostgresWithRedis(t *testing.T) {
 	rs := redis(t)
 	st := authtest.Stores{Users: pg, Tenants: pg, Sessions: pg, Revocations: rs}
 	if tokens, ok := any(pg).(auth.ActionTokenStore); ok {
-		st.Tokens = tokens
+		st.ActionTokens = tokens
 	}
 	t.Run("Flows", func(t *testing.T) { authtest.TestFlows(t, st) })
-	if st.Tokens != nil {
+	if st.ActionTokens != nil {
 		t.Run("Lifecycle", func(t *testing.T) { authtest.TestLifecycle(t, st) })
 	}
 	t.Run("LimiterOnRedis", func(t *testing.T) {

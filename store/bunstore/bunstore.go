@@ -16,7 +16,7 @@
 //	if err != nil { ... }
 //	defer events.Shutdown(ctx) // writes what is buffered; before st.Close
 //	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st,
-//		Tokens: st, Notifier: mailer, Events: events, AuditLog: st})
+//		ActionTokens: st, Notifier: mailer, Events: events, AuditLog: st})
 //
 // # Semantics
 //

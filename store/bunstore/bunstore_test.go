@@ -246,7 +246,7 @@ func (unsupported) Name() dialect.Name { return dialect.MySQL }
 func TestPostgresOutage(t *testing.T) {
 	ctx := context.Background()
 	st, db, proxy := proxiedStore(t)
-	authtest.TestOutage(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Tokens: st}, nil, &authtest.Outage{
+	authtest.TestOutage(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, ActionTokens: st}, nil, &authtest.Outage{
 		Down: func(*testing.T) { proxy.Cut() },
 		Up: func(t *testing.T) {
 			proxy.Restore()

@@ -10,5 +10,5 @@ import (
 func TestStore(t *testing.T) {
 	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
-	authtest.TestStores(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Limiter: st, Tokens: st, AuditLog: st})
+	authtest.TestStores(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Limiter: st, ActionTokens: st, AuditLog: st})
 }

@@ -58,7 +58,7 @@ func TestSingleConnection(t *testing.T) {
 	st, err := bunstore.New(db, bunstore.WithLogger(dbtest.Logger()))
 	require.NoError(t, err)
 	defer st.Close()
-	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Tokens: st}
+	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, ActionTokens: st}
 	authtest.TestUserStore(t, stores)
 	authtest.TestSessionStore(t, stores)
 	authtest.TestActionTokenStore(t, stores)

@@ -55,7 +55,7 @@ func Store(t *testing.T, open Opener) {
 	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(Logger()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, Tokens: st, AuditLog: st}
+	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, ActionTokens: st, AuditLog: st}
 
 	t.Run("Acceptance", func(t *testing.T) { authtest.TestStores(t, stores) })
 	t.Run("ActionTokens", func(t *testing.T) { actionTokens(t, open, db, st) })
