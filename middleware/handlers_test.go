@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/middleware"
@@ -782,33 +781,6 @@ func TestHandlerConstructors(t *testing.T) {
 	_, other := e.user(auth.RoleViewer, "")
 	require.Equal(t, 204, do("POST", "/u/logout-all", other.AccessToken, nil).Code)
 	problem(t, do("GET", "/u/me", other.AccessToken, nil), 401, "invalid_token")
-}
-
-// Mount works on chi too: method patterns and {id} wildcards included.
-func TestMountOnChi(t *testing.T) {
-	e := newEnv(t)
-	r := chi.NewRouter()
-	middleware.Mount(r, e.a)
-	serve := func(method, path, token string, body any) *httptest.ResponseRecorder {
-		rq := req(method, path, body)
-		if token != "" {
-			rq.Header.Set("Authorization", "Bearer "+token)
-		}
-		rec := httptest.NewRecorder()
-		r.ServeHTTP(rec, rq)
-		return rec
-	}
-	u, pair := e.user(auth.RoleViewer, "")
-	_, admin := e.user(auth.RoleAdmin, "")
-	var got userBody
-	decodeJSON(t, serve("GET", prefix+"/users/"+u.ID, admin.AccessToken, nil), 200, &got)
-	require.Equal(t, u.ID, got.ID)
-	decodeJSON(t, serve("PATCH", prefix+"/users/"+u.ID, admin.AccessToken, map[string]any{"verified": true}), 200, &got)
-	require.True(t, got.Verified)
-	require.Equal(t, 204, serve("DELETE", prefix+"/sessions/"+pair.SessionID, pair.AccessToken, nil).Code)
-	problem(t, serve("GET", prefix+"/me", pair.AccessToken, nil), 401, "invalid_token")
-	require.Equal(t, 200, serve("GET", middleware.DefaultJWKSPath, "", nil).Code)
-	require.Equal(t, 405, serve("PUT", prefix+"/me", "", nil).Code, "chi answers other methods")
 }
 
 // TestUnknownClientsShareALimit: a peer whose address cannot be known (a
