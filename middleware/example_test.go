@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/middleware"
 	"github.com/maestro-ml/auth/store/memstore"
@@ -118,36 +117,6 @@ func Example() {
 	// without a token: 401 Unauthorized Bearer
 	// with the token: 200 OK notes for a viewer of tenant 00000000-0000-0000-0000-000000000001
 	// after logout: Bearer error="invalid_token"
-}
-
-// Protecting routes of a chi router: the same Handler, with the
-// middleware in With (or Use in a Group).
-func Example_chi() {
-	a, closeStore := newAuthenticator()
-	defer closeStore()
-
-	h := mustNew(a)
-	r := chi.NewRouter()
-	h.Mount(r)                                      // POST /api/v1/auth/login, ...
-	r.With(h.Authenticate).Get("/api/notes", notes) // 401 without a valid token
-	r.Group(func(r chi.Router) {                    // or a group of them,
-		r.Use(h.Authenticate, h.RequireRole(auth.RoleAdmin)) // for administrators only
-		r.Get("/api/admin/stats", notes)
-	})
-
-	creds := `{"email":"kate@example.com","password":"correct horse battery staple"}`
-	fmt.Println("register:", send(r, "POST", "/api/v1/auth/register", "", creds).Status)
-	token := accessToken(send(r, "POST", "/api/v1/auth/login", "", creds))
-	fmt.Println("without a token:", send(r, "GET", "/api/notes", "", "").Status)
-	fmt.Println("with the token:", send(r, "GET", "/api/notes", token, "").Status)
-	fmt.Println("admin route:", send(r, "GET", "/api/admin/stats", token, "").Status)
-	fmt.Println("sessions:", send(r, "GET", "/api/v1/auth/sessions", token, "").Status)
-	// Output:
-	// register: 201 Created
-	// without a token: 401 Unauthorized
-	// with the token: 200 OK
-	// admin route: 403 Forbidden
-	// sessions: 200 OK
 }
 
 // Endpoints mounted one by one: the Handler serves the endpoint that the

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/middleware"
@@ -778,47 +777,6 @@ func TestEndpointsAlone(t *testing.T) {
 	_, other := e.user(auth.RoleViewer, "")
 	require.Equal(t, 204, do("POST", prefix+"/logout-all", other.AccessToken, nil).Code)
 	problem(t, do("GET", prefix+"/me", other.AccessToken, nil), 401, "invalid_token")
-}
-
-// Mount works on chi too: method patterns and {id} wildcards included.
-// So does the Handler itself, mounted under one wildcard pattern.
-func TestMountOnChi(t *testing.T) {
-	t.Run("Mount", func(t *testing.T) {
-		e := newEnv(t)
-		r := chi.NewRouter()
-		e.h.Mount(r)
-		testOnChi(t, e, r)
-	})
-	t.Run("ServeHTTP", func(t *testing.T) {
-		e := newEnv(t)
-		r := chi.NewRouter()
-		r.Handle(prefix+"/*", e.h)
-		r.Handle(middleware.DefaultJWKSPath, e.h)
-		testOnChi(t, e, r)
-	})
-}
-
-func testOnChi(t *testing.T, e *env, r chi.Router) {
-	serve := func(method, path, token string, body any) *httptest.ResponseRecorder {
-		rq := req(method, path, body)
-		if token != "" {
-			rq.Header.Set("Authorization", "Bearer "+token)
-		}
-		rec := httptest.NewRecorder()
-		r.ServeHTTP(rec, rq)
-		return rec
-	}
-	u, pair := e.user(auth.RoleViewer, "")
-	_, admin := e.user(auth.RoleAdmin, "")
-	var got userBody
-	decodeJSON(t, serve("GET", prefix+"/users/"+u.ID, admin.AccessToken, nil), 200, &got)
-	require.Equal(t, u.ID, got.ID)
-	decodeJSON(t, serve("PATCH", prefix+"/users/"+u.ID, admin.AccessToken, map[string]any{"verified": true}), 200, &got)
-	require.True(t, got.Verified)
-	require.Equal(t, 204, serve("DELETE", prefix+"/sessions/"+pair.SessionID, pair.AccessToken, nil).Code)
-	problem(t, serve("GET", prefix+"/me", pair.AccessToken, nil), 401, "invalid_token")
-	require.Equal(t, 200, serve("GET", middleware.DefaultJWKSPath, "", nil).Code)
-	require.Equal(t, 405, serve("PUT", prefix+"/me", "", nil).Code, "other methods")
 }
 
 // TestUnknownClientsShareALimit: a peer whose address cannot be known (a

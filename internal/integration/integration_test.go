@@ -68,13 +68,13 @@ func postgres(t *testing.T) *bun.DB {
 }
 
 // redis returns a revocation store and limiter on the shared Redis with a
-// prefix of its own. An unreachable server fails the test.
-func redis(t *testing.T) *redisstore.Store {
+// prefix of its own and opts. An unreachable server fails the test.
+func redis(t *testing.T, opts ...redisstore.Option) *redisstore.Store {
 	t.Helper()
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{env("AUTH_TEST_REDIS_ADDR", "127.0.0.1:6379")}})
 	require.NoError(t, err, "Redis is required")
 	t.Cleanup(c.Close)
-	s, err := redisstore.New(c, redisstore.WithPrefix("auth-it-"+randomHex(6)+":"))
+	s, err := redisstore.New(c, append([]redisstore.Option{redisstore.WithPrefix("auth-it-" + randomHex(6) + ":")}, opts...)...)
 	require.NoError(t, err)
 	return s
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/maestro-ml/auth/store/memstore"
 	"github.com/redis/rueidis"
 	"github.com/stretchr/testify/require"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // The tests in this file use the shared Redis (AUTH_TEST_REDIS_ADDR,
@@ -376,33 +374,6 @@ func TestLimiterAcrossInstances(t *testing.T) {
 	require.ErrorIs(t, err, auth.ErrInvalidInput)
 	_, _, err = a.Allow(ctx, key, auth.Limit{Burst: 1000, Period: time.Millisecond})
 	require.ErrorIs(t, err, auth.ErrInvalidInput)
-}
-
-func TestCacheHitMetric(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	s := newStore(t, newClient(t, rueidis.ClientOption{}, sharedAddr()), WithMeterProvider(mp))
-	ctx := context.Background()
-	q := auth.RevocationQuery{TokenID: uuid.NewString(), SessionID: uuid.NewString(), UserID: uuid.NewString()}
-	for range 3 {
-		_, err := s.Revoked(ctx, q)
-		require.NoError(t, err)
-	}
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(ctx, &rm))
-	got := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != "auth.revocation_cache.lookups" {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				v, _ := dp.Attributes.Value("result")
-				got[v.AsString()] += dp.Value
-			}
-		}
-	}
-	require.Equal(t, map[string]int64{"miss": 3, "hit": 6}, got, "the first check reads Redis, the next two the cache")
 }
 
 // TestCheckEvictionPolicy: a Redis that may evict keys is refused, since an

@@ -1,8 +1,4 @@
-// Package dbtest holds the tests that bunstore must pass on every database,
-// shared by the PostgreSQL tests in package bunstore and the SQLite tests
-// in the module store/bunstore/sqlitetest (which keeps the SQLite driver
-// out of the library's go.mod).
-package dbtest
+package pgtest_test
 
 import (
 	"context"
@@ -15,45 +11,42 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maestro-ml/auth/store/bunstore/internal/dbtest"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/driver/pgdriver"
 )
 
-// DefaultPostgresURL is the test database unless AUTH_TEST_POSTGRES_URL
+// defaultPostgresURL is the test database unless AUTH_TEST_POSTGRES_URL
 // names another.
-const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
-// PostgresURL returns the URL of the test database.
-func PostgresURL() string {
+// postgresURL returns the URL of the test database.
+func postgresURL() string {
 	if u := os.Getenv("AUTH_TEST_POSTGRES_URL"); u != "" {
 		return u
 	}
-	return DefaultPostgresURL
+	return defaultPostgresURL
 }
 
-// Opener opens another handle on one database; the handle is closed when
-// the test ends.
-type Opener func(t testing.TB) *bun.DB
-
-// Postgres is a schema of its own in the test database, so that test runs
+// postgres is a schema of its own in the test database, so that test runs
 // in parallel never see each other's tables.
-type Postgres struct {
+type postgres struct {
 	Schema string
 	admin  *bun.DB
 }
 
-// NewPostgres creates a fresh schema, or fails if the server cannot be
+// newPostgres creates a fresh schema, or fails if the server cannot be
 // reached within ten seconds.
-func NewPostgres() (*Postgres, error) {
-	admin := OpenPostgres(PostgresURL(), "")
+func newPostgres() (*postgres, error) {
+	admin := openPostgres(postgresURL(), "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
 		_ = admin.Close()
-		return nil, fmt.Errorf("PostgreSQL at %s is unreachable: %w", PostgresURL(), err)
+		return nil, fmt.Errorf("PostgreSQL at %s is unreachable: %w", postgresURL(), err)
 	}
-	p := &Postgres{Schema: "auth_test_" + randomHex(6), admin: admin}
+	p := &postgres{Schema: "auth_test_" + randomHex(6), admin: admin}
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+p.Schema); err != nil {
 		_ = admin.Close()
 		return nil, err
@@ -62,7 +55,7 @@ func NewPostgres() (*Postgres, error) {
 }
 
 // Close drops the schema and everything in it.
-func (p *Postgres) Close() error {
+func (p *postgres) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := p.admin.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+p.Schema+" CASCADE")
@@ -74,15 +67,15 @@ func (p *Postgres) Close() error {
 
 // Open returns a new pool of at most 20 connections whose search_path is
 // the schema.
-func (p *Postgres) Open(t testing.TB) *bun.DB {
-	db := OpenPostgres(PostgresURL(), p.Schema)
+func (p *postgres) Open(t testing.TB) *bun.DB {
+	db := openPostgres(postgresURL(), p.Schema)
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
 
 // Fresh creates another empty schema, dropped when the test ends, and
 // returns an Opener for it.
-func (p *Postgres) Fresh(t testing.TB) Opener {
+func (p *postgres) Fresh(t testing.TB) dbtest.Opener {
 	t.Helper()
 	schema := "auth_test_" + randomHex(6)
 	if _, err := p.admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
@@ -90,15 +83,15 @@ func (p *Postgres) Fresh(t testing.TB) Opener {
 	}
 	t.Cleanup(func() { _, _ = p.admin.ExecContext(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
 	return func(t testing.TB) *bun.DB {
-		db := OpenPostgres(PostgresURL(), schema)
+		db := openPostgres(postgresURL(), schema)
 		t.Cleanup(func() { _ = db.Close() })
 		return db
 	}
 }
 
-// OpenPostgres opens a pool on rawURL with the given search_path (none if
+// openPostgres opens a pool on rawURL with the given search_path (none if
 // empty), at most 20 connections, and a five-second dial timeout.
-func OpenPostgres(rawURL, schema string) *bun.DB {
+func openPostgres(rawURL, schema string) *bun.DB {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		panic(err)

@@ -1,4 +1,4 @@
-package bunstore_test
+package pgtest_test
 
 import (
 	"context"
@@ -25,12 +25,12 @@ import (
 	"github.com/uptrace/bun/schema"
 )
 
-// pg is this run's own schema in the test database (dbtest.PostgresURL).
-var pg *dbtest.Postgres
+// pg is this run's own schema in the test database (postgresURL).
+var pg *postgres
 
 func TestMain(m *testing.M) {
 	var err error
-	if pg, err = dbtest.NewPostgres(); err != nil {
+	if pg, err = newPostgres(); err != nil {
 		fmt.Fprintln(os.Stderr, "bunstore tests need PostgreSQL:", err)
 		os.Exit(1)
 	}
@@ -46,7 +46,7 @@ func TestPostgres(t *testing.T) {
 }
 
 // TestPostgresMigrations runs the migration checks shared with SQLite
-// (package migrate has PostgreSQL's own).
+// (the package in ./migrate has PostgreSQL's own).
 func TestPostgresMigrations(t *testing.T) {
 	dbtest.Migrations(t, pg.Fresh)
 }
@@ -158,7 +158,7 @@ func TestPostgresUnreachable(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close()) // nothing listens there now
 
-	db := dbtest.OpenPostgres("postgres://postgres@"+addr+"/test?sslmode=disable&dial_timeout=500ms", "")
+	db := openPostgres("postgres://postgres@"+addr+"/test?sslmode=disable&dial_timeout=500ms", "")
 	defer db.Close()
 	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
 	require.NoError(t, err, "New does not touch PostgreSQL")
@@ -207,7 +207,7 @@ func TestPostgresHangingServer(t *testing.T) {
 		}
 	})
 
-	db := dbtest.OpenPostgres("postgres://postgres@"+ln.Addr().String()+"/test?sslmode=disable", "")
+	db := openPostgres("postgres://postgres@"+ln.Addr().String()+"/test?sslmode=disable", "")
 	defer db.Close()
 	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
 	require.NoError(t, err)
@@ -262,13 +262,13 @@ func TestPostgresOutage(t *testing.T) {
 func proxiedStore(t *testing.T) (*bunstore.Store, *bun.DB, *faultnet.Proxy) {
 	ctx := context.Background()
 	require.NoError(t, migrate.Up(ctx, pg.Open(t), migrate.WithLogger(dbtest.Logger())))
-	u, err := url.Parse(dbtest.PostgresURL())
+	u, err := url.Parse(postgresURL())
 	require.NoError(t, err)
 	proxy, err := faultnet.Start(u.Host)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = proxy.Close() })
 	u.Host = proxy.Addr()
-	db := dbtest.OpenPostgres(u.String(), pg.Schema)
+	db := openPostgres(u.String(), pg.Schema)
 	t.Cleanup(func() { _ = db.Close() })
 	st, err := bunstore.New(db, bunstore.WithSweepInterval(0), bunstore.WithLogger(dbtest.Logger()))
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package bunstore_test
+package pgtest_test
 
 import (
 	"context"

@@ -1,13 +1,15 @@
-package auth_test
+package integration
 
 import (
 	"context"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/store/memstore"
+	"github.com/maestro-ml/auth/store/redisstore"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -16,6 +18,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
+
+// The tests in this file read what the library reports to OpenTelemetry
+// through the SDK's in-memory reader and span recorder.
+
+const password = "correct horse battery staple"
 
 func TestTelemetry(t *testing.T) {
 	ctx := context.Background()
@@ -28,11 +35,11 @@ func TestTelemetry(t *testing.T) {
 	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil,
 		auth.Config{MeterProvider: mp, TracerProvider: tp, RefreshGrace: -1, Events: audit.Nop{}})
 
-	_, err := a.Register(ctx, auth.RegisterRequest{Email: "otel@example.com", Password: pw})
+	_, err := a.Register(ctx, auth.RegisterRequest{Email: "otel@example.com", Password: password})
 	require.NoError(t, err)
 	_, _, err = a.Login(ctx, auth.LoginRequest{Email: "otel@example.com", Password: "wrong password!"})
 	require.Error(t, err)
-	p, _, err := a.Login(ctx, auth.LoginRequest{Email: "otel@example.com", Password: pw})
+	p, _, err := a.Login(ctx, auth.LoginRequest{Email: "otel@example.com", Password: password})
 	require.NoError(t, err)
 	for range 3 {
 		_, err = a.Authenticate(ctx, p.AccessToken)
@@ -98,4 +105,33 @@ func TestTelemetry(t *testing.T) {
 		}
 	}
 	require.True(t, found, "a sampled request gets an Authenticate span")
+}
+
+// TestCacheHitMetric: redisstore counts revocation look-ups served by
+// Redis and by the client-side cache.
+func TestCacheHitMetric(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	s := redis(t, redisstore.WithMeterProvider(mp))
+	ctx := context.Background()
+	q := auth.RevocationQuery{TokenID: uuid.NewString(), SessionID: uuid.NewString(), UserID: uuid.NewString()}
+	for range 3 {
+		_, err := s.Revoked(ctx, q)
+		require.NoError(t, err)
+	}
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "auth.revocation_cache.lookups" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				v, _ := dp.Attributes.Value("result")
+				got[v.AsString()] += dp.Value
+			}
+		}
+	}
+	require.Equal(t, map[string]int64{"miss": 3, "hit": 6}, got, "the first check reads Redis, the next two the cache")
 }

@@ -1,4 +1,4 @@
-package bunstore_test
+package pgtest_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // test run's own schema.
 func Example() {
 	ctx := context.Background()
-	db := dbtest.OpenPostgres(dbtest.PostgresURL(), pg.Schema)
+	db := openPostgres(postgresURL(), pg.Schema)
 	defer db.Close()
 
 	if err := migrate.Up(ctx, db, migrate.WithLogger(dbtest.Logger())); err != nil {
@@ -63,11 +63,11 @@ func Example() {
 	// true
 }
 
-// ExampleStore_AuditEvents records events through an audit.Async, as
+// Example_auditEvents records events through an audit.Async, as
 // Config.Events would, and reads a tenant's audit log back, newest first.
-func ExampleStore_AuditEvents() {
+func Example_auditEvents() {
 	ctx := context.Background()
-	db := dbtest.OpenPostgres(dbtest.PostgresURL(), pg.Schema)
+	db := openPostgres(postgresURL(), pg.Schema)
 	defer db.Close()
 	if err := migrate.Up(ctx, db, migrate.WithLogger(dbtest.Logger())); err != nil {
 		log.Fatal(err)
