@@ -79,6 +79,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -414,7 +415,7 @@ func locked(ctx context.Context, db *bun.DB, fn func(context.Context, bun.IDB) e
 	if db.Dialect().Name() == dialect.SQLite {
 		return lockedSQLite(ctx, db, fn)
 	}
-	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return keepDeadline(ctx, db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 			var ok bool
 			if err := tx.QueryRowContext(ctx, "SELECT pg_try_advisory_xact_lock(?, hashtext(coalesce(current_schema(), '')))",
@@ -429,7 +430,23 @@ func locked(ctx context.Context, db *bun.DB, fn func(context.Context, bun.IDB) e
 			}
 		}
 		return fn(ctx, tx)
-	})
+	}))
+}
+
+// keepDeadline adds context.DeadlineExceeded to err when ctx's deadline
+// has passed: the driver sets the connection's deadline from the
+// context's, so its own "i/o timeout" can fire a moment before the
+// context's timer does, and a caller testing errors.Is(err,
+// context.DeadlineExceeded) would not see why the call failed.
+func keepDeadline(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	dl, ok := ctx.Deadline()
+	if ok && (!time.Now().Before(dl) || errors.Is(err, os.ErrDeadlineExceeded)) {
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return err
 }
 
 // lockedSQLite runs fn on one connection inside BEGIN IMMEDIATE, which
