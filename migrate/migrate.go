@@ -453,9 +453,21 @@ func keepDeadline(ctx context.Context, err error) error {
 // takes the database write lock at once, so the migrations read and write
 // under it.
 func lockedSQLite(ctx context.Context, db *bun.DB, fn func(context.Context, bun.IDB) error) (err error) {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	// Opening a connection runs the DSN's pragmas, and journal_mode(WAL)
+	// needs the lock another caller may be holding: busy here is a wait
+	// too, not a failure.
+	var conn bun.Conn
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		conn, err = db.Conn(ctx)
+		if err == nil {
+			break
+		}
+		if !busy(err) {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if err = sleep(ctx, wait); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		if err != nil {
