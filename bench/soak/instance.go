@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -164,5 +163,3 @@ func buildServer(ctx context.Context, root, dir, logPath string) (string, error)
 	}
 	return bin, nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

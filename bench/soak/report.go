@@ -165,7 +165,13 @@ func latency(d []time.Duration) Latency {
 		return Latency{}
 	}
 	slices.Sort(d)
-	q := func(p int) string { return d[(len(d)-1)*p/100].Round(100 * time.Microsecond).String() }
+	round := func(d time.Duration) string {
+		if d >= time.Second {
+			return d.Round(time.Millisecond).String()
+		}
+		return d.Round(100 * time.Microsecond).String()
+	}
+	q := func(p int) string { return round(d[(len(d)-1)*p/100]) }
 	return Latency{Count: len(d), P50: q(50), P99: q(99), Max: d[len(d)-1].Round(time.Millisecond).String()}
 }
 

@@ -39,22 +39,24 @@ func newPostgres(ctx context.Context, dir, logDir string) (*postgres, error) {
 		return nil, errors.New("no /usr/lib/postgresql/*/bin/initdb: install PostgreSQL (Debian: postgresql)")
 	}
 	slices.SortFunc(bins, func(a, b string) int { return pgVersion(a) - pgVersion(b) })
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("PostgreSQL runs as the postgres user: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	pg := &postgres{
-		bin: filepath.Dir(bins[len(bins)-1]), dir: dir, log: filepath.Join(logDir, "postgres.log"),
-		cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
-	}
+	pg := &postgres{bin: filepath.Dir(bins[len(bins)-1]), dir: dir, log: filepath.Join(logDir, "postgres.log")}
 	if err := os.MkdirAll(filepath.Join(dir, "sock"), 0o700); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{dir, filepath.Join(dir, "sock")} {
-		if err := os.Chown(d, uid, gid); err != nil {
-			return nil, err
+	if os.Geteuid() == 0 {
+		// PostgreSQL refuses to run as root: run it as the postgres user,
+		// in directories it owns.
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("PostgreSQL runs as the postgres user: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		pg.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+		for _, d := range []string{dir, filepath.Join(dir, "sock")} {
+			if err := os.Chown(d, uid, gid); err != nil {
+				return nil, err
+			}
 		}
 	}
 	p, err := spawn("initdb", pg.log, pg.cred, pgEnv(), dir, filepath.Join(pg.bin, "initdb"),
