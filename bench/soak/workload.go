@@ -75,6 +75,11 @@ type session struct {
 	acc     Access
 	refresh string
 	rotated []rotation // tokens replaced, oldest first
+	// stale is set when the server may have rotated refresh past what the
+	// client holds (a refresh without a clear answer, or answered within
+	// the grace window): its refreshes are then no longer of the current
+	// token, and a duplicate may rightly be taken for reuse.
+	stale bool
 }
 
 type rotation struct {
@@ -357,9 +362,9 @@ func (w *workload) me(ctx context.Context, a *account, s *session) time.Duration
 func (w *workload) refresh(ctx context.Context, a *account, s *session, dup bool) time.Duration {
 	presented := s.refresh
 	body := map[string]string{"refresh_token": presented}
-	if !dup {
+	if !dup || s.stale {
 		r := w.api.call(ctx, KindRefresh, w.inst(a), "POST", pathRefresh, ip(a.idx, &a.ipSeq), "", body)
-		return w.refreshed(a, s, presented, r)
+		return w.refreshed(a, s, presented, r, false)
 	}
 	var r [2]reply
 	ips := [2]string{ip(a.idx, &a.ipSeq), ip(a.idx, &a.ipSeq)}
@@ -372,13 +377,16 @@ func (w *workload) refresh(ctx context.Context, a *account, s *session, dup bool
 		r[0], r[1] = r[1], r[0]
 	}
 	w.chk.DuplicateRefreshed(s.id, r[0].Response, r[1].Response)
-	p0 := w.refreshed(a, s, presented, r[0])
-	p1 := w.refreshed(a, s, presented, r[1])
+	p0 := w.refreshed(a, s, presented, r[0], true)
+	p1 := w.refreshed(a, s, presented, r[1], true)
+	if r[0].OK() && r[1].OK() && s.refresh == presented {
+		s.stale = true // both answered within the grace window
+	}
 	return max(p0, p1)
 }
 
 // refreshed applies the answer to a refresh of s with presented.
-func (w *workload) refreshed(a *account, s *session, presented string, r reply) time.Duration {
+func (w *workload) refreshed(a *account, s *session, presented string, r reply, dup bool) time.Duration {
 	var t tokens
 	if r.OK() && (!r.decode(&t) || t.AccessToken == "") {
 		w.log.Error("refresh answered without an access token", "account", a.name)
@@ -388,7 +396,11 @@ func (w *workload) refreshed(a *account, s *session, presented string, r reply) 
 	switch {
 	case r.OK():
 		s.access, s.acc.Issued = t.AccessToken, r.Recv
+		if t.RefreshToken == "" && r.Kind == KindRefresh && !dup {
+			s.stale = true
+		}
 		if t.RefreshToken != "" && t.RefreshToken != s.refresh {
+			s.stale = false
 			if !slices.ContainsFunc(s.rotated, func(x rotation) bool { return x.token == presented }) {
 				s.rotated = append(s.rotated, rotation{token: presented, at: r.Recv})
 			}
@@ -401,6 +413,7 @@ func (w *workload) refreshed(a *account, s *session, presented string, r reply) 
 		a.drop(s)
 	case r.Status == 503 || r.Status == 0:
 		a.unclear = true
+		s.stale = true
 		return backoff(a)
 	}
 	return 0
