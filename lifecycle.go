@@ -92,7 +92,9 @@ func (a *Authenticator) RequestPasswordReset(ctx context.Context, email string, 
 		return err
 	}
 	if err := a.allowIP(ctx, "reset", client.IP, a.cfg.Limits.ResetPerIP); err != nil {
-		a.emit(ctx, Event{Type: EventRateLimited, Reason: "reset_ip", IP: client.IP, UserAgent: client.UserAgent})
+		if errors.Is(err, ErrRateLimited) { // not when the limiter is unavailable
+			a.emit(ctx, Event{Type: EventRateLimited, Reason: "reset_ip", IP: client.IP, UserAgent: client.UserAgent})
+		}
 		return err
 	}
 	if err := a.allow(ctx, "reset:acct:"+limitAccount(email), a.cfg.Limits.ResetPerAccount); err != nil {

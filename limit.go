@@ -164,6 +164,11 @@ func (a *Authenticator) allow(ctx context.Context, key string, l Limit) error {
 	}
 	ok, retry, err := a.cfg.Limiter.Allow(ctx, key, l)
 	if err != nil {
+		// The limiter may have counted the attempt before it failed (a
+		// reply lost to a deadline on a slow link): the attempt was not
+		// judged, so give it back. Had it not counted, the refund gives
+		// back an earlier attempt of the key, never more than it used.
+		a.refund(ctx, key, l, err)
 		return err
 	}
 	if !ok {

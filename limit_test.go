@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,5 +131,61 @@ func TestLimitKeyIP(t *testing.T) {
 		"fe80::1%eth0":         "fe80::/64",
 	} {
 		require.Equal(t, want, auth.LimitKeyIP(in), in)
+	}
+}
+
+// lostReplies is a Limiter whose replies are lost while lost is set: it
+// counts every attempt, then answers ErrUnavailable, as redisstore does
+// when its deadline passes after Redis ran the script (a slow link).
+type lostReplies struct {
+	auth.Limiter
+	lost atomic.Bool
+}
+
+func (l *lostReplies) Allow(ctx context.Context, key string, lim auth.Limit) (bool, time.Duration, error) {
+	ok, retry, err := l.Limiter.Allow(ctx, key, lim)
+	if l.lost.Load() {
+		return false, 0, fmt.Errorf("limiter reply lost: %w", auth.ErrUnavailable)
+	}
+	return ok, retry, err
+}
+
+// TestLockoutLostLimiterReply: an attempt whose limiter call failed was
+// never judged, even if the limiter counted it before its reply was lost;
+// a slow Redis must lock nobody out, per account or per address, nor be
+// audited as a lock.
+func TestLockoutLostLimiterReply(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	limiter := &lostReplies{Limiter: st}
+	rec := &recorder{}
+	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil,
+		auth.Config{Limiter: limiter, Events: rec})
+	_, err := a.Register(ctx, auth.RegisterRequest{Email: "slow@example.com", Password: pw})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name     string
+		client   auth.ClientInfo
+		attempts int
+	}{
+		{"account", auth.ClientInfo{}, 10},                // the lockout: 5 per 15 minutes
+		{"address", auth.ClientInfo{IP: "192.0.2.1"}, 25}, // 20 a minute per address
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec.take()
+			limiter.lost.Store(true)
+			for i := range tc.attempts {
+				_, _, err := a.Login(ctx, auth.LoginRequest{Email: "slow@example.com", Password: pw, Client: tc.client})
+				require.ErrorIs(t, err, auth.ErrUnavailable, "attempt %d", i+1)
+			}
+			for _, e := range rec.take() {
+				require.NotEqual(t, auth.EventLoginLocked, e.Type, "an unavailable limiter is no lock")
+				require.NotEqual(t, auth.EventRateLimited, e.Type, "an unavailable limiter is no limit")
+			}
+			limiter.lost.Store(false)
+			_, _, err := a.Login(ctx, auth.LoginRequest{Email: "slow@example.com", Password: pw, Client: tc.client})
+			require.NoError(t, err, "the owner signs in as soon as the limiter answers again")
+		})
 	}
 }

@@ -48,12 +48,18 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 		return nil, nil, subject, et, why, err
 	}
 	if err := a.allowIP(ctx, "login", r.Client.IP, a.cfg.Limits.LoginPerIP); err != nil {
+		if !errors.Is(err, ErrRateLimited) {
+			return fail("", "", err) // the limiter is unavailable: no verdict
+		}
 		return fail(EventRateLimited, "login_ip", err)
 	}
 	email, emailErr := NormalizeEmail(r.Email)
 	acctKey := "login:acct:" + limitAccount(r.Email)
 	if err := a.allow(ctx, acctKey, a.cfg.Limits.LoginPerAccount); err != nil {
-		if emailErr == nil && errors.Is(err, ErrRateLimited) {
+		if !errors.Is(err, ErrRateLimited) {
+			return fail("", "", err)
+		}
+		if emailErr == nil {
 			subject, _ = a.cfg.Users.UserByEmail(ctx, email) // for the audit record only
 		}
 		return fail(EventLoginLocked, "account", err)

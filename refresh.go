@@ -26,8 +26,10 @@ func (a *Authenticator) Refresh(ctx context.Context, r RefreshRequest) (_ *Token
 	defer end(&err)
 	ev := Event{IP: r.Client.IP, UserAgent: r.Client.UserAgent}
 	if err := a.allowIP(ctx, "refresh", r.Client.IP, a.cfg.Limits.RefreshPerIP); err != nil {
-		ev.Type, ev.Reason = EventRateLimited, "refresh_ip"
-		a.emit(ctx, ev)
+		if errors.Is(err, ErrRateLimited) { // not when the limiter is unavailable
+			ev.Type, ev.Reason = EventRateLimited, "refresh_ip"
+			a.emit(ctx, ev)
+		}
 		return nil, err
 	}
 	hash, ok := hashRefreshToken(r.RefreshToken)

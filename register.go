@@ -14,7 +14,9 @@ func (a *Authenticator) Register(ctx context.Context, r RegisterRequest) (_ *Use
 	ctx, end := a.span(ctx, "auth.Register")
 	defer end(&err)
 	if err := a.allowIP(ctx, "register", r.Client.IP, a.cfg.Limits.RegisterPerIP); err != nil {
-		a.emit(ctx, Event{Type: EventRateLimited, Reason: "register_ip", IP: r.Client.IP, UserAgent: r.Client.UserAgent})
+		if errors.Is(err, ErrRateLimited) { // not when the limiter is unavailable
+			a.emit(ctx, Event{Type: EventRateLimited, Reason: "register_ip", IP: r.Client.IP, UserAgent: r.Client.UserAgent})
+		}
 		return nil, err
 	}
 	u, err := a.createUser(ctx, CreateUserRequest{

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -100,30 +101,64 @@ func (a *Authenticator) revocationTTL(now time.Time) time.Time {
 	return now.Add(a.cfg.AccessTTL + a.rules.skew + time.Second)
 }
 
-// revokeSessions ends the selected sessions and deny-lists their access tokens.
+// revokeSessions ends the selected sessions and deny-lists their access
+// tokens. The deny-list comes first, for every live session the revocation
+// selects: a failure half-way must leave sessions live, to be ended by a
+// retry, never ended in the store with their access tokens still accepted,
+// which no later revocation of this kind would repair (the store only
+// reports the sessions it ends). A session that starts meanwhile is
+// deny-listed after.
 func (a *Authenticator) revokeSessions(ctx context.Context, r SessionRevocation) error {
+	var first []string
+	if r.SessionID != "" {
+		first = []string{r.SessionID}
+	} else {
+		live, err := a.cfg.Sessions.ListSessions(ctx, r.UserID, r.At)
+		if err != nil {
+			return err
+		}
+		for _, s := range live {
+			if s.ID != r.ExceptID {
+				first = append(first, s.ID)
+			}
+		}
+	}
+	revoke := func(id string) error {
+		return a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationSession, ID: id, At: r.At, ExpiresAt: a.revocationTTL(r.At)})
+	}
+	for _, id := range first {
+		if err := revoke(id); err != nil {
+			return err
+		}
+	}
 	ids, err := a.cfg.Sessions.RevokeSessions(ctx, r)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationSession, ID: id, At: r.At, ExpiresAt: a.revocationTTL(r.At)}); err != nil {
-			return err
+		if !slices.Contains(first, id) {
+			if err := revoke(id); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // cutoff revokes the user's access tokens issued until now and, with
-// sessions set, every session.
+// sessions set, every session. The cutoff comes first, for the reason
+// given at revokeSessions.
 func (a *Authenticator) cutoff(ctx context.Context, userID string, sessions bool) error {
 	now := a.cfg.Now().UTC()
+	if err := a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationUser, ID: userID, At: now, ExpiresAt: a.revocationTTL(now)}); err != nil {
+		return err
+	}
 	if sessions {
 		if _, err := a.cfg.Sessions.RevokeSessions(ctx, SessionRevocation{UserID: userID, At: now}); err != nil {
 			return err
 		}
 	}
-	return a.cfg.Revocations.Revoke(ctx, Revocation{Kind: RevocationUser, ID: userID, At: now, ExpiresAt: a.revocationTTL(now)})
+	return nil
 }
 
 // RevokeToken deny-lists a single access token until it expires.

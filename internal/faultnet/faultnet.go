@@ -2,9 +2,9 @@
 // server and restores it on demand: an outage of PostgreSQL or Redis as
 // one client sees it, without stopping a server that other tests share.
 //
-// It is a few dozen lines on purpose: a full fault proxy (toxiproxy) is
-// what the soak harness in module bench uses, and would otherwise become a
-// dependency of the library's module.
+// It is a few dozen lines on purpose: a full fault proxy (toxiproxy) would
+// become a dependency of the library's module. The soak harness in module
+// bench (bench/soak) has its own proxy, with latency as well.
 package faultnet
 
 import (
