@@ -99,7 +99,7 @@ func (a *Authenticator) deleteActionTokens(ctx context.Context, userID string) e
 	if a.cfg.ActionTokens == nil {
 		return nil
 	}
-	for _, p := range []Purpose{PurposeVerifyEmail, PurposeResetPassword, PurposeChangeEmail} {
+	for _, p := range []Purpose{PurposeVerifyEmail, PurposeResetPassword, PurposeChangeEmail, PurposeMFA} {
 		if err := a.cfg.ActionTokens.DeleteActionTokens(ctx, userID, p); err != nil {
 			return err
 		}

@@ -87,6 +87,18 @@ type Config struct {
 	VerifyTTL time.Duration
 	// ResetTTL is how long password-reset tokens last. Zero: 1 hour.
 	ResetTTL time.Duration
+	// SecondFactors are the second-step credentials users may enrol
+	// (factor/totp, factor/passkey). A user who has one must use it after
+	// the password: Login answers *MFARequiredError with a ticket, and
+	// LoginMFA or VerifyMFA finish the login. Names must be unique. They
+	// need ActionTokens, which keeps the tickets.
+	SecondFactors []SecondFactor
+	// MFA says who must have a second factor besides those who enrolled
+	// one. Zero: nobody. Needs SecondFactors.
+	MFA MFAPolicy
+	// MFATicketTTL is how long the ticket between a login's steps lasts.
+	// Zero: 5 minutes; at most 15 minutes.
+	MFATicketTTL time.Duration
 	// RequireVerifiedEmail refuses Login (ErrEmailNotVerified) until the
 	// user's email is verified. Zero: not required.
 	RequireVerifiedEmail bool
@@ -151,6 +163,13 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, fmt.Errorf("auth: Config.TracerProvider or Config.MeterProvider: creating instruments: %w", err)
 	}
 	a.tel = tel
+	for i, f := range cfg.SecondFactors {
+		if at, ok := f.(Attacher); ok {
+			if err := at.Attach(a); err != nil {
+				return nil, fmt.Errorf("auth: Config.SecondFactors[%d] (%s): %w", i, f.Name(), err)
+			}
+		}
+	}
 	return a, nil
 }
 
@@ -180,6 +199,7 @@ func (c Config) normalize() (Config, error) {
 	c.Skew = orDefault(c.Skew, 30*time.Second)
 	c.VerifyTTL = orDefault(c.VerifyTTL, 24*time.Hour)
 	c.ResetTTL = orDefault(c.ResetTTL, time.Hour)
+	c.MFATicketTTL = orDefault(c.MFATicketTTL, 5*time.Minute)
 	if c.Issuer == "" {
 		c.Issuer = "auth"
 	}
@@ -208,6 +228,11 @@ func (c Config) normalize() (Config, error) {
 		return c, errors.New("auth: Config.VerifyTTL and Config.ResetTTL must be positive")
 	case c.MaxTokenBytes < 512:
 		return c, errors.New("auth: Config.MaxTokenBytes must be at least 512")
+	case c.MFATicketTTL <= 0 || c.MFATicketTTL > 15*time.Minute:
+		return c, errors.New("auth: Config.MFATicketTTL must be positive and at most 15 minutes")
+	}
+	if err := c.validateFactors(); err != nil {
+		return c, err
 	}
 	if err := c.Limits.validate(); err != nil {
 		return c, err
@@ -250,6 +275,44 @@ func (c Config) normalize() (Config, error) {
 		c.Limiter = localLimiter{ratelimit.New(1<<20, c.Now)}
 	}
 	return c, nil
+}
+
+// validateFactors checks SecondFactors and MFA, and clones them.
+func (c *Config) validateFactors() error {
+	c.SecondFactors = slices.Clone(c.SecondFactors)
+	c.MFA.Roles = slices.Clone(c.MFA.Roles)
+	c.MFA.Tenants = slices.Clone(c.MFA.Tenants)
+	seen := map[string]bool{}
+	for i, f := range c.SecondFactors {
+		if f == nil {
+			return fmt.Errorf("auth: Config.SecondFactors[%d] is nil", i)
+		}
+		n := f.Name()
+		if !validMethod(Method(n)) && !validFactorName(n) || seen[n] {
+			return fmt.Errorf("auth: Config.SecondFactors[%d] has an empty, malformed or duplicate name %q", i, n)
+		}
+		seen[n] = true
+	}
+	switch {
+	case len(c.SecondFactors) > 0 && c.ActionTokens == nil:
+		return errors.New("auth: Config.SecondFactors needs Config.ActionTokens, which keeps the tickets between a login's steps")
+	case c.MFA.set() && len(c.SecondFactors) == 0:
+		return errors.New("auth: Config.MFA requires second factors but Config.SecondFactors is empty")
+	}
+	return nil
+}
+
+// validFactorName: a short lower-case name with digits and underscores.
+func validFactorName(n string) bool {
+	if n == "" || len(n) > 32 {
+		return false
+	}
+	for _, c := range []byte(n) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // orDefault returns d for zero, zero for negative, and v otherwise.

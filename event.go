@@ -35,6 +35,18 @@ const (
 	EventUnlocked            EventType = "login.unlocked"
 	EventKeysRotated         EventType = "keys.rotated"
 	EventVerificationRequest EventType = "user.verification_requested"
+	// Second factors and step-up. Reason names the factor ("totp",
+	// "recovery_code") where one was used.
+	EventMFARequired      EventType = "login.mfa_required" // the password was right; a second step is pending
+	EventMFASucceeded     EventType = "mfa.succeeded"
+	EventMFAFailed        EventType = "mfa.failed"
+	EventMFALocked        EventType = "mfa.locked"
+	EventMFAEnrolled      EventType = "mfa.enrolled"
+	EventMFADisabled      EventType = "mfa.disabled"
+	EventMFAReset         EventType = "mfa.reset" // by an administrator
+	EventRecoveryCodeUsed EventType = "mfa.recovery_code_used"
+	EventRecoveryCodesNew EventType = "mfa.recovery_codes_generated"
+	EventStepUp           EventType = "session.stepped_up"
 )
 
 // Event is one audit record. It never holds a password, a token or a hash.
@@ -76,7 +88,7 @@ type SlogSink struct{ Logger *slog.Logger }
 func (s SlogSink) Record(ctx context.Context, e Event) {
 	level := slog.LevelInfo
 	switch e.Type {
-	case EventRefreshReused, EventLoginLocked:
+	case EventRefreshReused, EventLoginLocked, EventMFALocked, EventMFAReset, EventMFADisabled:
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{slog.String("event", string(e.Type))}

@@ -61,6 +61,14 @@ type Limits struct {
 	ResetPerIP Limit
 	// ResetPerAccount limits those requests per email address. Zero: 3 per hour.
 	ResetPerAccount Limit
+	// MFAPerAccount limits second-factor attempts (codes at login and at
+	// step-up) per user, with the rules of LoginPerAccount: it is the
+	// second factor's lockout, reset by a success, and only judged
+	// attempts count. Zero: 5 per 15 minutes.
+	MFAPerAccount Limit
+	// MFAPerTicket limits attempts with one MFA ticket; past it the ticket
+	// is spent and the login starts over. Zero: 3 per 5 minutes.
+	MFAPerTicket Limit
 }
 
 // validate reports the first Limit, in field order, that is neither zero
@@ -73,6 +81,7 @@ func (l Limits) validate() error {
 	}{
 		{"LoginPerIP", l.LoginPerIP}, {"LoginPerAccount", l.LoginPerAccount}, {"RegisterPerIP", l.RegisterPerIP},
 		{"RefreshPerIP", l.RefreshPerIP}, {"ResetPerIP", l.ResetPerIP}, {"ResetPerAccount", l.ResetPerAccount},
+		{"MFAPerAccount", l.MFAPerAccount}, {"MFAPerTicket", l.MFAPerTicket},
 	} {
 		name, v := f.name, f.v
 		if v == (Limit{}) || v.Burst < 0 {
@@ -97,6 +106,8 @@ func (l Limits) withDefaults() Limits {
 	def(&l.RefreshPerIP, 120, time.Minute)
 	def(&l.ResetPerIP, 10, time.Hour)
 	def(&l.ResetPerAccount, 3, time.Hour)
+	def(&l.MFAPerAccount, 5, 15*time.Minute)
+	def(&l.MFAPerTicket, 3, 5*time.Minute)
 	return l
 }
 

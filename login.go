@@ -102,6 +102,17 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 			return fail("", "", err)
 		}
 	}
+	// A user with a second factor, or one the policy requires to have one,
+	// gets a ticket for the second step instead of a session.
+	if mfa, err := a.pendingStep(ctx, subject, []Method{MethodPassword}, a.cfg.Now().UTC()); err != nil {
+		return fail("", "", err)
+	} else if mfa != nil {
+		why := "second_factor"
+		if mfa.Enroll {
+			why = "enrolment"
+		}
+		return fail(EventMFARequired, why, mfa)
+	}
 	var newHash *string
 	if rehash {
 		if h, err := a.cfg.Hasher.Hash(ctx, r.Password); err == nil {
@@ -111,7 +122,7 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 		}
 	}
 	now := a.cfg.Now().UTC()
-	s, rt, err := a.createSession(ctx, subject, r.Client, now)
+	s, rt, err := a.createSession(ctx, subject, r.Client, now, []Method{MethodPassword})
 	if err != nil {
 		return fail("", "", err)
 	}

@@ -34,6 +34,32 @@ type Session struct {
 	RevokedAt time.Time
 	UserAgent string
 	IP        string
+	// AMR are the authentication methods (RFC 8176) the login proved, in
+	// the order proven, "mfa" last when more than one factor was used.
+	// Every access token of the session carries them. Empty for sessions
+	// stored before methods were recorded: those were password logins.
+	AMR []Method
+	// AuthTime is when the user last actively authenticated (the login or
+	// the latest step-up); refreshes do not move it. Zero for sessions
+	// stored before it was recorded: CreatedAt applies.
+	AuthTime time.Time
+}
+
+// Methods returns the session's authentication methods ({"pwd"} for a
+// session stored before they were recorded).
+func (s *Session) Methods() []Method {
+	if len(s.AMR) == 0 {
+		return []Method{MethodPassword}
+	}
+	return s.AMR
+}
+
+// AuthenticatedAt returns AuthTime, or CreatedAt when it is zero.
+func (s *Session) AuthenticatedAt() time.Time {
+	if s.AuthTime.IsZero() {
+		return s.CreatedAt
+	}
+	return s.AuthTime
 }
 
 // Live reports whether the session is neither revoked nor expired at now.
@@ -119,6 +145,7 @@ func (a *Authenticator) issue(u *User, s *Session, now time.Time, rt string) (*T
 		UserID: u.ID, TenantID: u.TenantID, SessionID: s.ID, TokenID: uuid.NewString(), Role: u.Role,
 		Issuer: a.rules.issuer, Audience: []string{a.rules.audience},
 		IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(a.cfg.AccessTTL),
+		AMR: s.Methods(), AuthTime: s.AuthenticatedAt().Truncate(time.Second),
 	}
 	tok, err := signAccessToken(a.keys.Load().SigningKey(), c)
 	if err != nil {
@@ -132,7 +159,7 @@ func (a *Authenticator) issue(u *User, s *Session, now time.Time, rt string) (*T
 
 // createSession stores a new session of u and returns it with its refresh
 // token. No access token exists for it yet.
-func (a *Authenticator) createSession(ctx context.Context, u *User, client ClientInfo, now time.Time) (*Session, string, error) {
+func (a *Authenticator) createSession(ctx context.Context, u *User, client ClientInfo, now time.Time, amr []Method) (*Session, string, error) {
 	rt, hash, err := newRefreshToken()
 	if err != nil {
 		return nil, "", err
@@ -141,6 +168,7 @@ func (a *Authenticator) createSession(ctx context.Context, u *User, client Clien
 		ID: newID(), UserID: u.ID, TenantID: u.TenantID, RefreshHash: hash,
 		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(a.cfg.SessionTTL),
 		UserAgent: clientString(client.UserAgent, 512), IP: clientString(client.IP, 64),
+		AMR: amr, AuthTime: now,
 	}
 	s.IdleExpiresAt = minTime(now.Add(a.cfg.SessionIdleTTL), s.ExpiresAt)
 	if err := a.cfg.Sessions.CreateSession(ctx, s); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,16 @@ type Claims struct {
 	NotBefore time.Time
 	// ExpiresAt is "exp".
 	ExpiresAt time.Time
+	// AMR is "amr" (RFC 8176): the methods the session's login proved,
+	// "mfa" among them when more than one factor was used.
+	AMR []Method
+	// AuthTime is "auth_time": when the user last actively authenticated
+	// (login or step-up), with second precision. Refreshes keep it.
+	AuthTime time.Time
 }
+
+// HasMethod reports whether the token's login proved m.
+func (c *Claims) HasMethod(m Method) bool { return slices.Contains(c.AMR, m) }
 
 // wireClaims is the JSON form of Claims. Numeric dates are pointers so that
 // a missing claim is told apart from zero, and float64 so that a string is a
@@ -59,6 +69,8 @@ type wireClaims struct {
 	Sid  string   `json:"sid"`
 	Tid  string   `json:"tid"`
 	Role string   `json:"role"`
+	AMR  []string `json:"amr"`
+	Auth *float64 `json:"auth_time"`
 }
 
 // audience decodes "aud" as a string or an array of strings (RFC 7519 §4.1.3).
@@ -102,6 +114,7 @@ var (
 	errTokenIss       = invalidToken("wrong issuer")
 	errTokenAud       = invalidToken("wrong audience")
 	errTokenSubject   = invalidToken("sub, sid, tid, jti or role missing")
+	errTokenAMR       = invalidToken("malformed amr or auth_time")
 )
 
 // wireClaimsOut is the output form: integer exp and nbf, iat with
@@ -118,6 +131,8 @@ type wireClaimsOut struct {
 	Sid  string      `json:"sid"`
 	Tid  string      `json:"tid"`
 	Role string      `json:"role"`
+	AMR  []Method    `json:"amr,omitempty"`
+	Auth int64       `json:"auth_time,omitempty"`
 }
 
 // signAccessToken serialises c as a compact JWS signed with k.
@@ -134,6 +149,7 @@ func signAccessToken(k *Key, c *Claims) (string, error) {
 	payload, err := json.Marshal(wireClaimsOut{
 		Iss: c.Issuer, Sub: c.UserID, Aud: aud, Exp: c.ExpiresAt.Unix(), Nbf: c.NotBefore.Unix(),
 		Iat: json.Number(iat), Jti: c.TokenID, Sid: c.SessionID, Tid: c.TenantID, Role: string(c.Role),
+		AMR: c.AMR, Auth: unixOrZero(c.AuthTime),
 	})
 	if err != nil {
 		return "", err
@@ -229,10 +245,41 @@ func (w *wireClaims) validate(r *tokenRules, now time.Time) (*Claims, error) {
 	if w.Sub == "" || w.Sid == "" || w.Tid == "" || w.Jti == "" || w.Role == "" || w.Iat == nil {
 		return nil, errTokenSubject
 	}
-	return &Claims{
+	c := &Claims{
 		UserID: w.Sub, TenantID: w.Tid, SessionID: w.Sid, TokenID: w.Jti, Role: Role(w.Role),
 		Issuer: w.Iss, Audience: w.Aud, IssuedAt: iat, NotBefore: nbf, ExpiresAt: exp,
-	}, nil
+	}
+	if len(w.AMR) > 0 {
+		if len(w.AMR) > maxAMR {
+			return nil, errTokenAMR
+		}
+		c.AMR = make([]Method, len(w.AMR))
+		for i, m := range w.AMR {
+			if !validMethod(Method(m)) {
+				return nil, errTokenAMR
+			}
+			c.AMR[i] = Method(m)
+		}
+	}
+	if w.Auth != nil {
+		if *w.Auth <= 0 {
+			return nil, errTokenAMR
+		}
+		if c.AuthTime = numericDate(*w.Auth).Truncate(time.Second); c.AuthTime.After(now.Add(r.skew)) {
+			return nil, errTokenAMR
+		}
+	}
+	return c, nil
+}
+
+// maxAMR bounds the methods a token may carry.
+const maxAMR = 8
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 func containsString(list []string, s string) bool {

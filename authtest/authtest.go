@@ -43,7 +43,7 @@ type Stores struct {
 
 // TestStores runs TestUserStore, TestSessionStore, TestRevocationStore,
 // TestLimiter, TestAuditLog, TestFlows, TestOutage (simulated),
-// TestActionTokenStore and TestLifecycle for the stores that are set.
+// TestActionTokenStore, TestLifecycle and TestMFA for the stores that are set.
 func TestStores(t *testing.T, st Stores) {
 	t.Helper()
 	if st.Users != nil && st.Tenants != nil {
@@ -67,6 +67,7 @@ func TestStores(t *testing.T, st Stores) {
 		if st.ActionTokens != nil {
 			t.Run("ActionTokenStore", func(t *testing.T) { TestActionTokenStore(t, st) })
 			t.Run("Lifecycle", func(t *testing.T) { TestLifecycle(t, st) })
+			t.Run("MFA", func(t *testing.T) { TestMFA(t, st) })
 		}
 	}
 }

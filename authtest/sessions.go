@@ -63,6 +63,35 @@ func TestSessionStore(t *testing.T, st Stores) {
 		require.WithinDuration(t, s.IdleExpiresAt, got.IdleExpiresAt, time.Millisecond)
 		require.WithinDuration(t, s.ExpiresAt, got.ExpiresAt, time.Millisecond)
 		require.True(t, got.Live(now()))
+		require.Empty(t, got.AMR, "a session stored without methods reads back without them")
+		require.True(t, got.AuthTime.IsZero())
+		require.Equal(t, []auth.Method{auth.MethodPassword}, got.Methods())
+		require.Equal(t, got.CreatedAt, got.AuthenticatedAt())
+	})
+
+	t.Run("AuthMethods", func(t *testing.T) {
+		u := newUser(t)
+		at := now().Add(-time.Minute)
+		s := &auth.Session{
+			ID: newID(), UserID: u.ID, TenantID: u.TenantID, RefreshHash: randomHash(),
+			CreatedAt: now(), LastUsedAt: now(), IdleExpiresAt: now().Add(time.Hour), ExpiresAt: now().Add(24 * time.Hour),
+			AMR: []auth.Method{auth.MethodPassword, auth.MethodOTP, auth.MethodMFA}, AuthTime: at,
+		}
+		require.NoError(t, sessions.CreateSession(ctx, s))
+		s.AMR[0] = "changed" // the store keeps its own copy
+		got, err := sessions.SessionByRefreshHash(ctx, s.RefreshHash)
+		require.NoError(t, err)
+		require.Equal(t, []auth.Method{auth.MethodPassword, auth.MethodOTP, auth.MethodMFA}, got.AMR)
+		require.WithinDuration(t, at, got.AuthTime, time.Millisecond)
+		to := randomHash()
+		rotated, err := sessions.RotateSession(ctx, s.ID, auth.Rotation{From: s.RefreshHash, To: to, At: now(), IdleExpiresAt: now().Add(time.Hour)})
+		require.NoError(t, err)
+		require.Equal(t, got.AMR, rotated.AMR, "a rotation keeps the methods")
+		require.WithinDuration(t, at, rotated.AuthTime, time.Millisecond)
+		list, err := sessions.ListSessions(ctx, u.ID, now())
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.Equal(t, got.AMR, list[0].AMR)
 	})
 
 	t.Run("NotFound", func(t *testing.T) {

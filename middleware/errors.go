@@ -68,6 +68,8 @@ const (
 	challengeBearer         = `Bearer`
 	challengeInvalidToken   = `Bearer error="invalid_token"`
 	challengeInvalidRequest = `Bearer error="invalid_request"`
+	// RFC 9470 §3.
+	challengeInsufficientAuth = `Bearer error="insufficient_user_authentication"`
 )
 
 // mapping is one row of the error table.
@@ -116,8 +118,18 @@ var errorTable = [...]mapping{
 		detail: "The token is invalid, expired or revoked."},
 	{err: auth.ErrInvalidToken, status: 401, code: "invalid_token", challenge: challengeInvalidToken,
 		detail: "The token is invalid, expired or revoked."},
+	{err: auth.ErrInvalidCode, status: 401, code: "invalid_code", challenge: challengeBearer,
+		detail: "The second-factor code is wrong, malformed or already used."},
 	{err: auth.ErrInvalidCredentials, status: 401, code: "invalid_credentials", challenge: challengeBearer,
 		detail: "The email address or password is incorrect."},
+	// The password was right and a second step remains; the answer of the
+	// login endpoint carries the ticket that continues it.
+	{err: auth.ErrMFARequired, status: 401, code: "mfa_required", challenge: challengeBearer,
+		detail: "A second factor is required to finish signing in."},
+	// RFC 9470 §3: the token is valid but its authentication is too weak
+	// or too old for this action.
+	{err: auth.ErrInsufficientAuth, status: 401, code: "insufficient_user_authentication", challenge: challengeInsufficientAuth,
+		detail: "This action needs a stronger or more recent authentication; sign in again or step up."},
 
 	// Authorisation.
 	{err: errCrossOrigin, status: 403, code: "cross_origin",

@@ -45,6 +45,9 @@ var sentinels = map[string]error{
 	"ErrBusy":               auth.ErrBusy,
 	"ErrRateLimited":        auth.ErrRateLimited,
 	"ErrNotConfigured":      auth.ErrNotConfigured,
+	"ErrMFARequired":        auth.ErrMFARequired,
+	"ErrInsufficientAuth":   auth.ErrInsufficientAuth,
+	"ErrInvalidCode":        auth.ErrInvalidCode,
 }
 
 // rootSentinels returns the names of the exported package-level variables

@@ -10,15 +10,17 @@ import (
 	"github.com/uptrace/bun"
 )
 
-const sessionCols = "id, user_id, tenant_id, refresh_hash, previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, revoked_at, user_agent, ip"
+const sessionCols = "id, user_id, tenant_id, refresh_hash, previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, revoked_at, user_agent, ip, amr, auth_time"
 
 func scanSession(sc scanner) (*auth.Session, error) {
 	ss := new(auth.Session)
+	var amr string
 	if err := sc.Scan(&ss.ID, &ss.UserID, &ss.TenantID, &ss.RefreshHash, &ss.PreviousHash, timeDest{&ss.RotatedAt},
 		timeDest{&ss.CreatedAt}, timeDest{&ss.LastUsedAt}, timeDest{&ss.IdleExpiresAt}, timeDest{&ss.ExpiresAt},
-		timeDest{&ss.RevokedAt}, &ss.UserAgent, &ss.IP); err != nil {
+		timeDest{&ss.RevokedAt}, &ss.UserAgent, &ss.IP, &amr, timeDest{&ss.AuthTime}); err != nil {
 		return nil, err
 	}
+	ss.AMR = parseAMR(amr)
 	return ss, nil
 }
 
@@ -34,13 +36,17 @@ func (s *Store) CreateSession(ctx context.Context, ss *auth.Session) error {
 	if !auth.ValidID(ss.ID) || !auth.ValidID(ss.TenantID) || len(ss.RefreshHash) == 0 || hasNUL(ss.UserAgent, ss.IP) {
 		return auth.ErrInvalidInput
 	}
+	amr, ok := formatAMR(ss.AMR)
+	if !ok {
+		return auth.ErrInvalidInput
+	}
 	var prev any
 	if len(ss.PreviousHash) > 0 {
 		prev = ss.PreviousHash
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO auth_sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.db.ExecContext(ctx, "INSERT INTO auth_sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		ss.ID, ss.UserID, ss.TenantID, ss.RefreshHash, prev, s.at(ss.RotatedAt), s.at(ss.CreatedAt), s.at(ss.LastUsedAt),
-		s.at(ss.IdleExpiresAt), s.at(ss.ExpiresAt), s.at(ss.RevokedAt), ss.UserAgent, ss.IP)
+		s.at(ss.IdleExpiresAt), s.at(ss.ExpiresAt), s.at(ss.RevokedAt), ss.UserAgent, ss.IP, amr, s.at(ss.AuthTime))
 	if err == nil {
 		return nil
 	}
@@ -208,4 +214,32 @@ func (s *Store) RevokeSessions(ctx context.Context, r auth.SessionRevocation) ([
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// formatAMR stores authentication methods as one space-separated column;
+// a method is a short word without spaces (auth.Session.AMR).
+func formatAMR(amr []auth.Method) (string, bool) {
+	var b strings.Builder
+	for i, m := range amr {
+		if m == "" || len(m) > 16 || strings.ContainsAny(string(m), " \x00") {
+			return "", false
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(string(m))
+	}
+	return b.String(), b.Len() <= 200
+}
+
+func parseAMR(s string) []auth.Method {
+	if s == "" {
+		return nil
+	}
+	f := strings.Fields(s)
+	out := make([]auth.Method, len(f))
+	for i, m := range f {
+		out[i] = auth.Method(m)
+	}
+	return out
 }

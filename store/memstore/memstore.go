@@ -56,6 +56,8 @@ type Store struct {
 
 	limits *ratelimit.Table
 
+	totp totpState // TOTP secrets and recovery codes (totp.go)
+
 	amu      sync.RWMutex
 	audit    []auth.Event // ring, oldest overwritten
 	auditIDs map[string]struct{}

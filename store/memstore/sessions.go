@@ -14,6 +14,7 @@ func cloneSession(ss *auth.Session) *auth.Session {
 	c := *ss
 	c.RefreshHash = bytes.Clone(ss.RefreshHash)
 	c.PreviousHash = bytes.Clone(ss.PreviousHash)
+	c.AMR = slices.Clone(ss.AMR)
 	return &c
 }
 

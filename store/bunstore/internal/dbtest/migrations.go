@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/factor/totp"
 	"github.com/maestro-ml/auth/migrate"
 	"github.com/maestro-ml/auth/store/bunstore"
 	"github.com/stretchr/testify/require"
@@ -15,9 +16,9 @@ import (
 
 // migrations is how many migrations package migrate has, and tables the
 // tables they create.
-const migrations = 6
+const migrations = 8
 
-var tables = []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations", "auth_action_tokens", "auth_audit_events", "auth_session_hashes"}
+var tables = []string{"auth_tenants", "auth_users", "auth_sessions", "auth_revocations", "auth_action_tokens", "auth_audit_events", "auth_session_hashes", "auth_totp_secrets", "auth_recovery_codes"}
 
 // Migrations checks package migrate on the databases fresh creates, each
 // empty: up, down one step, down all and up again, Status, Up twice, Up
@@ -89,11 +90,28 @@ func Migrations(t *testing.T, fresh func(t testing.TB) Opener) {
 		evs, err := bs.AuditEvents(ctx, auth.EventQuery{TenantID: u.TenantID})
 		require.NoError(t, err)
 		require.Len(t, evs, 1)
+		require.NoError(t, bs.PutPendingTOTPSecret(ctx, &totp.Secret{UserID: u.ID, KeyID: "k1", Sealed: []byte("sealed"), CreatedAt: now}))
+		require.NoError(t, bs.ReplaceRecoveryCodes(ctx, u.ID, [][]byte{hash("code")}, now))
 
+		versions := func(n int) []string {
+			var out []string
+			for _, s := range st[:n] {
+				out = append(out, s.Version)
+			}
+			return out
+		}
 		require.NoError(t, migrate.Down(ctx, db, quiet))
-		require.Equal(t, []string{st[0].Version, st[1].Version, st[2].Version, st[3].Version, st[4].Version}, applied(t, db), "one step down")
-		require.False(t, hasTable(t, db, "auth_session_hashes"))
-		require.True(t, hasTable(t, db, "auth_audit_events"))
+		require.Equal(t, versions(migrations-1), applied(t, db), "one step down")
+		require.True(t, hasTable(t, db, "auth_totp_secrets"))
+		require.NoError(t, migrate.Down(ctx, db, quiet))
+		require.Equal(t, versions(migrations-2), applied(t, db), "two steps down")
+		require.False(t, hasTable(t, db, "auth_totp_secrets"))
+		require.False(t, hasTable(t, db, "auth_recovery_codes"))
+		require.True(t, hasTable(t, db, "auth_session_hashes"))
+		require.NoError(t, migrate.Up(ctx, db, quiet), "up again after down")
+		require.Len(t, applied(t, db), migrations)
+		require.True(t, hasTable(t, db, "auth_totp_secrets"))
+		require.NoError(t, bs.PutPendingTOTPSecret(ctx, &totp.Secret{UserID: u.ID, KeyID: "k1", Sealed: []byte("sealed"), CreatedAt: now}))
 
 		require.NoError(t, migrate.DownAll(ctx, db, quiet))
 		require.Empty(t, applied(t, db))

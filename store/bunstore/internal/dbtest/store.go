@@ -14,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/authtest"
+	"github.com/maestro-ml/auth/factor/totp"
+	"github.com/maestro-ml/auth/factor/totp/totptest"
 	"github.com/maestro-ml/auth/migrate"
 	"github.com/maestro-ml/auth/store/bunstore"
 	"github.com/stretchr/testify/require"
@@ -58,6 +60,10 @@ func Store(t *testing.T, open Opener) {
 	stores := authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st, ActionTokens: st, AuditLog: st}
 
 	t.Run("Acceptance", func(t *testing.T) { authtest.TestStores(t, stores) })
+	t.Run("TOTPAcceptance", func(t *testing.T) {
+		totptest.TestStore(t, totptest.Stores{Users: st, Tenants: st, TOTP: st, Recovery: st})
+	})
+	t.Run("TOTP", func(t *testing.T) { totpChecks(t, db, st) })
 	t.Run("ActionTokens", func(t *testing.T) { actionTokens(t, open, db, st) })
 	t.Run("AuditLog", func(t *testing.T) { auditLog(t, open, st) })
 
@@ -387,6 +393,21 @@ func calls(st *bunstore.Store) map[string]func(context.Context) error {
 			return err
 		},
 		"DeleteActionTokens": func(ctx context.Context) error { return st.DeleteActionTokens(ctx, newID(), auth.PurposeVerifyEmail) },
+		"TOTPSecret":         func(ctx context.Context) error { _, err := st.TOTPSecret(ctx, newID()); return err },
+		"PutPendingTOTPSecret": func(ctx context.Context) error {
+			return st.PutPendingTOTPSecret(ctx, &totp.Secret{UserID: newID(), KeyID: "k", Sealed: []byte("s"), CreatedAt: now})
+		},
+		"ConfirmTOTPSecret": func(ctx context.Context) error { return st.ConfirmTOTPSecret(ctx, newID(), []byte("s"), 1, now) },
+		"UseTOTPStep": func(ctx context.Context) error {
+			return st.UseTOTPStep(ctx, totp.StepUse{UserID: newID(), Sealed: []byte("s"), Step: 1, KeyID: "k", Resealed: []byte("t")})
+		},
+		"DeleteTOTPSecret": func(ctx context.Context) error { return st.DeleteTOTPSecret(ctx, newID()) },
+		"ReplaceRecoveryCodes": func(ctx context.Context) error {
+			return st.ReplaceRecoveryCodes(ctx, newID(), [][]byte{hash("a")}, now)
+		},
+		"UseRecoveryCode":     func(ctx context.Context) error { return st.UseRecoveryCode(ctx, newID(), hash("a")) },
+		"RecoveryCodesLeft":   func(ctx context.Context) error { _, err := st.RecoveryCodesLeft(ctx, newID()); return err },
+		"DeleteRecoveryCodes": func(ctx context.Context) error { return st.DeleteRecoveryCodes(ctx, newID()) },
 		"AuditEvents": func(ctx context.Context) error {
 			_, err := st.AuditEvents(ctx, auth.EventQuery{TenantID: auth.DefaultTenantID, UserID: newID(), Type: auth.EventLogout, Since: now, Until: now, Before: newID()})
 			return err

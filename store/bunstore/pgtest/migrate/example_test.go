@@ -36,4 +36,6 @@ func Example() {
 	// 20261128120300 create_action_tokens true
 	// 20261128120400 create_audit_events true
 	// 20261128120500 create_session_hashes true
+	// 20261205120000 create_totp true
+	// 20261205120100 session_auth_methods true
 }

@@ -86,7 +86,7 @@ func freshSchema(t testing.TB) (string, func() *bun.DB) {
 var quiet = migrate.WithLogger(slog.New(slog.DiscardHandler))
 
 // migrations is how many migrations the package has.
-const migrations = 6
+const migrations = 8
 
 func tables(t *testing.T, db *bun.DB) []string {
 	t.Helper()
@@ -126,7 +126,7 @@ func TestUpDownStatus(t *testing.T) {
 
 	before := time.Now().Add(-time.Minute)
 	require.NoError(t, migrate.Up(ctx, db, quiet))
-	require.Equal(t, []string{"auth_action_tokens", "auth_audit_events", "auth_migrations", "auth_revocations", "auth_session_hashes", "auth_sessions", "auth_tenants", "auth_users"}, tables(t, db))
+	require.Equal(t, []string{"auth_action_tokens", "auth_audit_events", "auth_migrations", "auth_recovery_codes", "auth_revocations", "auth_session_hashes", "auth_sessions", "auth_tenants", "auth_totp_secrets", "auth_users"}, tables(t, db))
 	st, err = migrate.Status(ctx, db)
 	require.NoError(t, err)
 	for _, s := range st {
@@ -148,14 +148,27 @@ func TestUpDownStatus(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM auth_migrations").Scan(&rows))
 	require.Equal(t, migrations, rows)
 
+	versions := func(n int) []string {
+		var out []string
+		for _, s := range st[:n] {
+			out = append(out, s.Version)
+		}
+		return out
+	}
 	require.NoError(t, migrate.Down(ctx, db, quiet))
-	require.Equal(t, []string{st[0].Version, st[1].Version, st[2].Version, st[3].Version, st[4].Version}, applied(t, db), "one step down")
-	require.NotContains(t, tables(t, db), "auth_session_hashes")
-	require.Contains(t, tables(t, db), "auth_audit_events")
+	require.Equal(t, versions(migrations-1), applied(t, db), "one step down")
+	require.Contains(t, tables(t, db), "auth_totp_secrets")
+	require.NoError(t, migrate.Down(ctx, db, quiet))
+	require.Equal(t, versions(migrations-2), applied(t, db), "two steps down")
+	require.NotContains(t, tables(t, db), "auth_totp_secrets")
+	require.NotContains(t, tables(t, db), "auth_recovery_codes")
+	require.Contains(t, tables(t, db), "auth_session_hashes")
 	require.NoError(t, migrate.Up(ctx, db, quiet))
 	st, err = migrate.Status(ctx, db)
 	require.NoError(t, err)
-	require.Equal(t, int64(2), st[5].Group, "re-applied by the second Up")
+	require.Equal(t, int64(1), st[migrations-3].Group, "left alone by the way down")
+	require.Equal(t, int64(2), st[migrations-2].Group, "re-applied by the second Up")
+	require.Equal(t, int64(2), st[migrations-1].Group, "re-applied by the second Up")
 
 	require.NoError(t, migrate.DownAll(ctx, db, quiet))
 	require.Empty(t, applied(t, db))

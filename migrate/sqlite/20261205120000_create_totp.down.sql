@@ -1,0 +1,5 @@
+DROP TABLE auth_recovery_codes;
+
+--bun:split
+
+DROP TABLE auth_totp_secrets;
