@@ -127,7 +127,8 @@ type Config struct {
 	// otel.GetMeterProvider(), a no-op until an SDK is installed.
 	MeterProvider metric.MeterProvider
 
-	// Now is the clock. Zero: time.Now.
+	// Now is the clock. Zero: time.Now. The Authenticator reads it in UTC,
+	// truncated to the millisecond.
 	Now func() time.Time
 	// Logger receives security events (token and session IDs, never token
 	// values or passwords). Zero: slog.Default().
@@ -262,9 +263,15 @@ func (c Config) normalize() (Config, error) {
 		}
 		c.Hasher = h
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	// Every time the library stores or returns is in UTC and whole
+	// milliseconds, the coarsest precision of its stores (SQLite keeps
+	// milliseconds, PostgreSQL microseconds), so that a value returned by
+	// a flow equals the one read back later.
+	clock := c.Now
+	if clock == nil {
+		clock = time.Now
 	}
+	c.Now = func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -47,7 +47,9 @@
 //
 // Every verified token is then checked against the deny-list in one
 // RevocationStore look-up covering its token ID (jti), its session (sid)
-// and a per-user cutoff (tokens issued at or before it are revoked). Logout,
+// and a per-user cutoff (tokens issued at or before it are revoked; exp,
+// nbf and iat are whole seconds, and the millisecond of issue the cutoff
+// compares against is carried by the jti, a UUIDv7). Logout,
 // logout everywhere, role changes and deactivation write that list, so they
 // take effect on existing tokens at once. If the deny-list cannot be read,
 // Authenticate fails closed with ErrUnavailable unless Config.FailOpen.

@@ -39,7 +39,7 @@ func eventAuthenticator(t *testing.T, sink auth.EventSink) (*auth.Authenticator,
 	t.Helper()
 	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
-	clock := authtest.NewClock(time.Now())
+	clock := authtest.NewClock(time.Now().Truncate(time.Millisecond))
 	return authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, clock, auth.Config{Events: sink, RefreshGrace: -1}), clock
 }
 

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Session is one login: a family of refresh tokens, each replacing the one
@@ -142,7 +140,7 @@ type TokenPair struct {
 func (a *Authenticator) issue(u *User, s *Session, now time.Time, rt string) (*TokenPair, error) {
 	now = now.Truncate(time.Millisecond)
 	c := &Claims{
-		UserID: u.ID, TenantID: u.TenantID, SessionID: s.ID, TokenID: uuid.NewString(), Role: u.Role,
+		UserID: u.ID, TenantID: u.TenantID, SessionID: s.ID, TokenID: newTokenID(now), Role: u.Role,
 		Issuer: a.rules.issuer, Audience: []string{a.rules.audience},
 		IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(a.cfg.AccessTTL),
 		AMR: s.Methods(), AuthTime: s.AuthenticatedAt().Truncate(time.Second),

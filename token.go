@@ -8,10 +8,10 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 )
 
@@ -38,7 +38,9 @@ type Claims struct {
 	Issuer string
 	// Audience is "aud".
 	Audience []string
-	// IssuedAt is "iat", with millisecond precision.
+	// IssuedAt is when the token was issued, with millisecond precision:
+	// "iat" (whole seconds) refined by the millisecond a token ID made by
+	// this library carries (a UUIDv7; see newTokenID).
 	IssuedAt time.Time
 	// NotBefore is "nbf".
 	NotBefore time.Time
@@ -117,38 +119,35 @@ var (
 	errTokenAMR       = invalidToken("malformed amr or auth_time")
 )
 
-// wireClaimsOut is the output form: integer exp and nbf, iat with
-// millisecond precision (so a user's revocation cutoff can be exact), and a
-// single audience written as a string (RFC 9068 §2.2 allows both forms).
+// wireClaimsOut is the output form: integer exp, nbf and iat (RFC 7519
+// NumericDate, as most verifiers expect them), and a single audience
+// written as a string (RFC 9068 §2.2 allows both forms). The millisecond
+// of issue, which a user's revocation cutoff compares against, travels in
+// the jti (newTokenID).
 type wireClaimsOut struct {
-	Iss  string      `json:"iss"`
-	Sub  string      `json:"sub"`
-	Aud  any         `json:"aud"`
-	Exp  int64       `json:"exp"`
-	Nbf  int64       `json:"nbf"`
-	Iat  json.Number `json:"iat"`
-	Jti  string      `json:"jti"`
-	Sid  string      `json:"sid"`
-	Tid  string      `json:"tid"`
-	Role string      `json:"role"`
-	AMR  []Method    `json:"amr,omitempty"`
-	Auth int64       `json:"auth_time,omitempty"`
+	Iss  string   `json:"iss"`
+	Sub  string   `json:"sub"`
+	Aud  any      `json:"aud"`
+	Exp  int64    `json:"exp"`
+	Nbf  int64    `json:"nbf"`
+	Iat  int64    `json:"iat"`
+	Jti  string   `json:"jti"`
+	Sid  string   `json:"sid"`
+	Tid  string   `json:"tid"`
+	Role string   `json:"role"`
+	AMR  []Method `json:"amr,omitempty"`
+	Auth int64    `json:"auth_time,omitempty"`
 }
 
 // signAccessToken serialises c as a compact JWS signed with k.
 func signAccessToken(k *Key, c *Claims) (string, error) {
-	ms := c.IssuedAt.UnixMilli()
-	iat := strconv.FormatInt(ms/1000, 10)
-	if frac := ms % 1000; frac != 0 {
-		iat += "." + strings.TrimRight(strconv.FormatInt(1000+frac, 10)[1:], "0")
-	}
 	var aud any = c.Audience
 	if len(c.Audience) == 1 {
 		aud = c.Audience[0]
 	}
 	payload, err := json.Marshal(wireClaimsOut{
 		Iss: c.Issuer, Sub: c.UserID, Aud: aud, Exp: c.ExpiresAt.Unix(), Nbf: c.NotBefore.Unix(),
-		Iat: json.Number(iat), Jti: c.TokenID, Sid: c.SessionID, Tid: c.TenantID, Role: string(c.Role),
+		Iat: c.IssuedAt.Unix(), Jti: c.TokenID, Sid: c.SessionID, Tid: c.TenantID, Role: string(c.Role),
 		AMR: c.AMR, Auth: unixOrZero(c.AuthTime),
 	})
 	if err != nil {
@@ -235,6 +234,7 @@ func (w *wireClaims) validate(r *tokenRules, now time.Time) (*Claims, error) {
 		if iat = numericDate(*w.Iat); iat.After(now.Add(r.skew)) {
 			return nil, errTokenIat
 		}
+		iat = issuedAt(iat, w.Jti)
 	}
 	if w.Iss != r.issuer {
 		return nil, errTokenIss
@@ -384,4 +384,49 @@ func hashRefreshToken(tok string) ([]byte, bool) {
 	}
 	h := sha256.Sum256([]byte(tok))
 	return h[:], true
+}
+
+// newTokenID returns a token ID ("jti"): a UUIDv7 (RFC 9562 §5.7) whose
+// timestamp is the millisecond of issue by the Authenticator's clock, the
+// rest random. The millisecond orders the token against a user's
+// revocation cutoff, so "iat" can be a whole second like exp and nbf.
+func newTokenID(at time.Time) string {
+	var b uuid.UUID
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24)
+	ms := uint64(at.UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	b[6] = 0x70 | b[6]&0x0f
+	b[8] = 0x80 | b[8]&0x3f
+	return b.String()
+}
+
+// issuedAt returns the millisecond of issue that jti carries when it is a
+// UUIDv7 within the second iat names, and iat otherwise (a token ID of
+// another form, or one that disagrees with iat).
+func issuedAt(iat time.Time, jti string) time.Time {
+	if len(jti) != 36 || jti[8] != '-' || jti[13] != '-' || jti[14] != '7' {
+		return iat
+	}
+	var ms int64
+	for i := 0; i < 13; i++ {
+		if i == 8 {
+			continue
+		}
+		c := jti[i]
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return iat
+		}
+		ms = ms<<4 | int64(v)
+	}
+	t := time.UnixMilli(ms).UTC()
+	if t.Unix() != iat.Unix() {
+		return iat
+	}
+	return t
 }

@@ -11,10 +11,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -225,7 +227,7 @@ func TestIssueAndVerifyRoundTrip(t *testing.T) {
 			ks, err := NewKeySet(k)
 			require.NoError(t, err)
 			in := &Claims{
-				UserID: "u", TenantID: "t", SessionID: "s", TokenID: "j", Role: RoleEditor,
+				UserID: "u", TenantID: "t", SessionID: "s", TokenID: newTokenID(testNow.Add(123 * time.Millisecond)), Role: RoleEditor,
 				Issuer: "https://issuer.example", Audience: []string{"api"},
 				IssuedAt: testNow.Add(123 * time.Millisecond), NotBefore: testNow, ExpiresAt: testNow.Add(time.Minute),
 			}
@@ -234,7 +236,7 @@ func TestIssueAndVerifyRoundTrip(t *testing.T) {
 			require.True(t, strings.HasPrefix(tok, k.header+"."), "the header is the pre-computed one")
 			out, err := parseAccessToken(ks, testRules(), tok, testNow.Add(time.Second))
 			require.NoError(t, err)
-			require.Equal(t, in, out)
+			require.Equal(t, in, out, "the millisecond of issue comes back from the jti")
 		})
 	}
 }
@@ -364,4 +366,50 @@ func TestKeySizeBounds(t *testing.T) {
 	require.Error(t, err)
 	_, err = NewHMACKey("", make([]byte, 32))
 	require.Error(t, err, "HS256 needs an explicit kid")
+}
+
+// TestIssuedAtIsWholeSeconds: iat is an integer NumericDate like exp and
+// nbf; the millisecond of issue is read from a UUIDv7 jti only when that
+// agrees with iat.
+func TestIssuedAtIsWholeSeconds(t *testing.T) {
+	k, err := GenerateKey(EdDSA)
+	require.NoError(t, err)
+	ks, err := NewKeySet(k)
+	require.NoError(t, err)
+	at := testNow.Add(987 * time.Millisecond)
+	for _, tc := range []struct {
+		name, jti string
+		want      time.Time
+	}{
+		{"v7 jti", newTokenID(at), at},
+		{"other jti", "j", testNow},
+		{"v4 jti", "3b241101-e2bb-4255-8caf-4136c566a962", testNow},
+		{"v7 jti of another second", newTokenID(at.Add(-time.Second)), testNow},
+		{"v7 jti with upper case", strings.ToUpper(newTokenID(at)), testNow},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Claims{UserID: "u", TenantID: "t", SessionID: "s", TokenID: tc.jti, Role: RoleViewer, Issuer: "https://issuer.example",
+				Audience: []string{"api"}, IssuedAt: at, NotBefore: at, ExpiresAt: at.Add(time.Minute)}
+			tok, err := signAccessToken(k, c)
+			require.NoError(t, err)
+			payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+			require.NoError(t, err)
+			var raw map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(payload, &raw))
+			for _, claim := range []string{"iat", "exp", "nbf"} {
+				require.Regexp(t, `^[0-9]+$`, string(raw[claim]), "%s is an integer NumericDate", claim)
+			}
+			require.Equal(t, strconv.FormatInt(at.Unix(), 10), string(raw["iat"]))
+			out, err := parseAccessToken(ks, testRules(), tok, testNow.Add(time.Second))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, out.IssuedAt)
+		})
+	}
+	id := newTokenID(at)
+	u, err := uuid.Parse(id)
+	require.NoError(t, err)
+	require.Equal(t, uuid.Version(7), u.Version())
+	require.Equal(t, uuid.RFC4122, u.Variant())
+	sec, nsec := u.Time().UnixTime()
+	require.Equal(t, at, time.Unix(sec, nsec).UTC())
 }

@@ -95,6 +95,7 @@ func TestFlows(t *testing.T, st Stores) {
 		{"SessionsListAndRevoke", flowSessionsListAndRevoke},
 		{"RevokeSingleToken", flowRevokeSingleToken},
 		{"BcryptImportAndRehash", flowBcryptImportAndRehash},
+		{"TimesAsStored", flowTimesAsStored},
 	} {
 		t.Run(flow.name, func(t *testing.T) { flow.run(t, f) })
 	}

@@ -83,3 +83,64 @@ func flowCreateUserWithRole(t *testing.T, f flows) {
 	_, err = a.CreateUser(ctx, auth.CreateUserRequest{Email: randomEmail(), Password: password, Role: "owner"})
 	require.ErrorIs(t, err, auth.ErrInvalidRole)
 }
+
+// flowTimesAsStored: every time a flow returns equals the one a later read
+// of the store gives, even with a clock finer than the store keeps.
+func flowTimesAsStored(t *testing.T, f flows) {
+	ctx := context.Background()
+	clock := NewClock(time.Unix(time.Now().Unix(), 123456789))
+	a := NewAuthenticator(t, f.st, clock, auth.Config{})
+	same := func(want, got time.Time, what string) {
+		t.Helper()
+		require.True(t, want.Equal(got), "%s: returned %s, read back %s", what, want.Format(time.RFC3339Nano), got.Format(time.RFC3339Nano))
+	}
+	u := f.register(t, a)
+	read, err := a.User(ctx, u.TenantID, u.ID)
+	require.NoError(t, err)
+	same(u.CreatedAt, read.CreatedAt, "register: created_at")
+	same(u.UpdatedAt, read.UpdatedAt, "register: updated_at")
+
+	clock.Advance(1234567 * time.Nanosecond)
+	pair, lu, err := a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
+	require.NoError(t, err)
+	read, err = a.User(ctx, u.TenantID, u.ID)
+	require.NoError(t, err)
+	require.NotNil(t, lu.LastLoginAt)
+	require.NotNil(t, read.LastLoginAt)
+	same(*lu.LastLoginAt, *read.LastLoginAt, "login: last_login_at")
+	listed, err := a.Sessions(ctx, u.ID)
+	require.NoError(t, err)
+	require.Len(t, listed, 1)
+	same(pair.IssuedAt, listed[0].CreatedAt, "login: issued_at and the session's created_at")
+	clock.Advance(1234567 * time.Nanosecond)
+	again, err := a.Sessions(ctx, u.ID)
+	require.NoError(t, err)
+	require.Len(t, again, 1)
+	for _, x := range []struct {
+		what      string
+		want, got time.Time
+	}{
+		{"session created_at", listed[0].CreatedAt, again[0].CreatedAt},
+		{"session last_used_at", listed[0].LastUsedAt, again[0].LastUsedAt},
+		{"session idle_expires_at", listed[0].IdleExpiresAt, again[0].IdleExpiresAt},
+		{"session expires_at", listed[0].ExpiresAt, again[0].ExpiresAt},
+	} {
+		same(x.want, x.got, x.what)
+	}
+
+	clock.Advance(1234567 * time.Nanosecond)
+	editor := auth.RoleEditor
+	updated, err := a.UpdateUser(ctx, u.TenantID, u.ID, auth.UpdateUserRequest{Role: &editor})
+	require.NoError(t, err)
+	read, err = a.User(ctx, u.TenantID, u.ID)
+	require.NoError(t, err)
+	same(updated.UpdatedAt, read.UpdatedAt, "admin update: updated_at")
+	same(updated.CreatedAt, read.CreatedAt, "admin update: created_at")
+	listedUsers, _, err := a.ListUsers(ctx, auth.UserQuery{TenantID: u.TenantID, Limit: 100})
+	require.NoError(t, err)
+	for _, lu := range listedUsers {
+		if lu.ID == u.ID {
+			same(lu.UpdatedAt, read.UpdatedAt, "admin list: updated_at")
+		}
+	}
+}
