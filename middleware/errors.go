@@ -25,6 +25,8 @@ var (
 	errRoleAboveCaller        = errors.New("middleware: role above the caller's")
 	errSelfModification       = errors.New("middleware: administrators cannot change their own role or active flag")
 	errNotFound               = errors.New("middleware: not found")
+	errNoEndpoint             = errors.New("middleware: no endpoint at this path")
+	errMethodNotAllowed       = errors.New("middleware: method not allowed")
 	errWrongPassword          = errors.New("middleware: the current password is wrong")
 	errInvalidActionToken     = errors.New("middleware: invalid, used or expired e-mailed token")
 
@@ -155,6 +157,9 @@ var errorTable = [...]mapping{
 	// Resources. A resource of another tenant is not found, never
 	// forbidden: a 403 would confirm that it exists (OWASP ASVS 5.0 V8.2, IDOR).
 	{err: errNotFound, status: 404, code: "not_found", detail: "The resource does not exist."},
+	{err: errNoEndpoint, status: 404, code: "not_found", detail: "There is no endpoint at this path."},
+	{err: errMethodNotAllowed, status: 405, code: "method_not_allowed",
+		detail: "The endpoint does not accept this method; the Allow header lists those it does."},
 	{err: auth.ErrUserNotFound, status: 404, code: "user_not_found", detail: "The user does not exist."},
 	{err: auth.ErrSessionNotFound, status: 404, code: "session_not_found", detail: "The session does not exist or has ended."},
 	{err: auth.ErrEmailTaken, status: 409, code: "email_taken", detail: "The email address is already registered."},

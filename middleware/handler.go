@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/maestro-ml/auth"
@@ -31,6 +32,9 @@ type Handler struct {
 	jwks   atomic.Pointer[jwksDoc]
 	routes []route
 	mux    *http.ServeMux
+	// probe holds the endpoints' patterns alone, to find the methods a
+	// path allows.
+	probe *http.ServeMux
 }
 
 // New returns the Handler of a, configured by opts. It returns an error,
@@ -51,7 +55,7 @@ func New(a *auth.Authenticator, opts ...Option) (*Handler, error) {
 	if !slices.Contains(a.Roles(), c.adminRole) {
 		return nil, fmt.Errorf("middleware: admin role %q is not one of the Authenticator's roles %v; use WithAdminRole", c.adminRole, a.Roles())
 	}
-	h := &Handler{a: a, c: c, mux: http.NewServeMux()}
+	h := &Handler{a: a, c: c, mux: http.NewServeMux(), probe: http.NewServeMux()}
 	h.routes = h.newRoutes()
 	seen := map[string]bool{}
 	for _, rt := range h.routes {
@@ -61,8 +65,45 @@ func New(a *auth.Authenticator, opts ...Option) (*Handler, error) {
 		}
 		seen[pattern] = true
 		h.mux.Handle(pattern, rt.handler)
+		h.probe.Handle(pattern, http.NotFoundHandler())
+	}
+	for _, pattern := range h.fallbackPatterns() {
+		h.mux.Handle(pattern, http.HandlerFunc(h.fallback))
 	}
 	return h, nil
+}
+
+// fallbackPatterns are the method-less patterns that catch what no
+// endpoint serves: the prefix, everything below it, and the JWKS path.
+func (h *Handler) fallbackPatterns() []string {
+	p := []string{h.c.prefix, h.c.prefix + "/"}
+	if h.c.jwksPath != "" {
+		p = append(p, h.c.jwksPath)
+	}
+	return p
+}
+
+// fallback answers a request that no endpoint serves as ServeMux would
+// (405 with Allow when the path is an endpoint's, 404 otherwise), but
+// with a problem like every other error of the library (RFC 9457).
+func (h *Handler) fallback(w http.ResponseWriter, r *http.Request) {
+	if allow := h.allowed(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		h.WriteError(w, r, errMethodNotAllowed)
+		return
+	}
+	h.WriteError(w, r, errNoEndpoint)
+}
+
+// allowed returns the methods that an endpoint serves at r's path.
+func (h *Handler) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if _, pattern := h.probe.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // Mount registers every endpoint on r, under the prefix (WithPrefix,
@@ -93,6 +134,13 @@ func New(a *auth.Authenticator, opts ...Option) (*Handler, error) {
 //	GET    {prefix}/audit-events         administration: the tenant's audit log
 //	GET    /.well-known/jwks.json        the public keys (RFC 7517)
 //
+// On an *http.ServeMux, Mount also registers {prefix}, {prefix}/ and the
+// JWKS path without a method, so that a path no endpoint has answers 404
+// and a method the path does not serve answers 405 with Allow, both as
+// RFC 9457 problems (codes not_found and method_not_allowed). With
+// another router, route the same to the Handler (chi:
+// r.Handle(prefix+"/*", h)), whose ServeHTTP answers the same way.
+//
 // Each endpoint authenticates and authorises its own requests.
 // openapi.yaml at the root of the repository describes every endpoint,
 // body and status. Mount panics only if r does, on a pattern that
@@ -100,6 +148,11 @@ func New(a *auth.Authenticator, opts ...Option) (*Handler, error) {
 func (h *Handler) Mount(r Router) {
 	for _, rt := range h.routes {
 		r.Handle(rt.pattern(), rt.handler)
+	}
+	if mux, ok := r.(*http.ServeMux); ok {
+		for _, pattern := range h.fallbackPatterns() {
+			mux.Handle(pattern, http.HandlerFunc(h.fallback))
+		}
 	}
 }
 
