@@ -111,6 +111,14 @@ func TestMountOnChi(t *testing.T) {
 		r.Handle(prefix+"/*", h)
 		r.Handle(middleware.DefaultJWKSPath, h)
 		testOnChi(t, a, r)
+		// What no endpoint serves is a problem too, as on a ServeMux.
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req(http.MethodGet, prefix+"/login", nil))
+		problem(t, rec, http.StatusMethodNotAllowed, "method_not_allowed")
+		require.Equal(t, "POST", rec.Header().Get("Allow"))
+		rec = httptest.NewRecorder()
+		r.ServeHTTP(rec, req(http.MethodGet, prefix+"/nope", nil))
+		problem(t, rec, http.StatusNotFound, "not_found")
 	})
 }
 
