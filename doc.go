@@ -4,16 +4,62 @@
 //
 // # Quick start
 //
-//	st := memstore.New() // or bunstore.New(db), with redisstore for revocation
-//	key, _ := auth.GenerateKey(auth.EdDSA)
-//	keys, _ := auth.NewKeySet(key)
-//	a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st})
+// A complete program (README.md has the same):
 //
-//	u, err := a.Register(ctx, auth.RegisterRequest{Email: email, Password: pw})
-//	pair, u, err := a.Login(ctx, auth.LoginRequest{Email: email, Password: pw})
-//	claims, err := a.Authenticate(ctx, pair.AccessToken) // every request
-//	pair, err = a.Refresh(ctx, auth.RefreshRequest{RefreshToken: pair.RefreshToken})
-//	err = a.Logout(ctx, claims)
+//	package main
+//
+//	import (
+//		"context"
+//		"errors"
+//		"fmt"
+//		"log"
+//
+//		"github.com/maestro-ml/auth"
+//		"github.com/maestro-ml/auth/store/memstore"
+//	)
+//
+//	func main() {
+//		ctx := context.Background()
+//		st := memstore.New() // in memory; see "Storage" for PostgreSQL, SQLite and Redis
+//		defer st.Close()
+//
+//		key, err := auth.GenerateKey(auth.EdDSA)
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		keys, err := auth.NewKeySet(key)
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		a, err := auth.New(auth.Config{Keys: keys, Users: st, Tenants: st, Sessions: st, Revocations: st})
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//
+//		user, err := a.Register(ctx, auth.RegisterRequest{Email: "kate@example.com", Password: "correct horse battery staple"})
+//		if err != nil {
+//			log.Fatal(err) // auth.ErrEmailTaken, auth.ErrPasswordTooShort, ...
+//		}
+//		pair, _, err := a.Login(ctx, auth.LoginRequest{Email: "kate@example.com", Password: "correct horse battery staple"})
+//		if err != nil {
+//			log.Fatal(err) // auth.ErrInvalidCredentials, auth.ErrRateLimited, ...
+//		}
+//		claims, err := a.Authenticate(ctx, pair.AccessToken) // on every request
+//		if err != nil {
+//			log.Fatal(err) // auth.ErrTokenExpired, auth.ErrTokenRevoked, ...
+//		}
+//		fmt.Println(claims.UserID == user.ID)
+//
+//		pair, err = a.Refresh(ctx, auth.RefreshRequest{RefreshToken: pair.RefreshToken}) // rotates the refresh token
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		if err := a.Logout(ctx, claims); err != nil { // ends the session: every token of it
+//			log.Fatal(err)
+//		}
+//		_, err = a.Authenticate(ctx, pair.AccessToken)
+//		fmt.Println(errors.Is(err, auth.ErrTokenRevoked))
+//	}
 //
 // Stores: store/memstore (in memory), store/bunstore (PostgreSQL, SQLite;
 // with package migrate for the schema) and store/redisstore (revocations

@@ -101,8 +101,18 @@ func TestMountOnChi(t *testing.T) {
 	t.Run("Mount", func(t *testing.T) {
 		a := newAuthenticator(t)
 		r := chi.NewRouter()
-		mustNew(t, a).Mount(r)
+		h := mustNew(t, a)
+		h.Mount(r)
 		testOnChi(t, a, r)
+		// As README.md shows: the Handler behind the prefix's wildcard
+		// answers what no endpoint serves.
+		r.Handle(prefix+"/*", h)
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req(http.MethodGet, prefix+"/login", nil))
+		problem(t, rec, http.StatusMethodNotAllowed, "method_not_allowed")
+		rec = httptest.NewRecorder()
+		r.ServeHTTP(rec, req(http.MethodGet, prefix+"/nope", nil))
+		problem(t, rec, http.StatusNotFound, "not_found")
 	})
 	t.Run("ServeHTTP", func(t *testing.T) {
 		a := newAuthenticator(t)
