@@ -94,6 +94,10 @@ func (l Limits) validate() error {
 	return nil
 }
 
+// DefaultLimits returns the limits a zero Limits stands for: each field
+// set to the default its comment gives.
+func DefaultLimits() Limits { return Limits{}.withDefaults() }
+
 func (l Limits) withDefaults() Limits {
 	def := func(v *Limit, burst int, period time.Duration) {
 		if *v == (Limit{}) {

@@ -20,6 +20,9 @@ func TestCommandLine(t *testing.T) {
 		"ENUMERATION_SAFE_REGISTRATION", "REQUIRE_VERIFIED_EMAIL", "PUBLIC_URL", "SMTP_ADDR", "SMTP_USERNAME",
 		"SMTP_PASSWORD", "SMTP_FROM", "SMTP_IMPLICIT_TLS", "SMTP_INSECURE_SKIP_TLS", "MAIL_DIR", "LOG_LEVEL",
 		"LOG_FORMAT", "OTEL_EXPORTER", "SHUTDOWN_TIMEOUT", "AUTH_ADMIN_PASSWORD", `default "127.0.0.1:8080"`,
+		"LOGIN_RATE_PER_IP", `default "20/1m"`, "LOCKOUT_THRESHOLD", `default "5"`, "LOCKOUT_PERIOD", `default "15m"`,
+		"REGISTER_RATE_PER_IP", `default "10/1h"`, "REFRESH_RATE_PER_IP", `default "120/1m"`, "RESET_RATE_PER_IP",
+		"RESET_RATE_PER_ACCOUNT", `default "3/1h"`,
 	} {
 		require.Contains(t, help, name)
 	}
@@ -44,6 +47,9 @@ func TestCommandLine(t *testing.T) {
 		{name: "password in clear text", env: map[string]string{"SMTP_ADDR": "mail:25", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "hunter2", "SMTP_INSECURE_SKIP_TLS": "true"}, want: "SMTP_INSECURE_SKIP_TLS", secret: "hunter2"},
 		{name: "trusted proxies", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, want: "TRUSTED_PROXIES"},
 		{name: "passwords are no flags", args: []string{"-smtp-password", "hunter2"}, want: "flag provided but not defined: -smtp-password"},
+		{name: "bad rate", env: map[string]string{"LOGIN_RATE_PER_IP": "20 per minute"}, want: "LOGIN_RATE_PER_IP (-login-rate-per-ip)"},
+		{name: "rate of zero", args: []string{"-register-rate-per-ip", "0/1h"}, want: "REGISTER_RATE_PER_IP (-register-rate-per-ip)"},
+		{name: "negative lockout", env: map[string]string{"LOCKOUT_THRESHOLD": "-1"}, want: "LOCKOUT_THRESHOLD (-lockout-threshold)"},
 		{name: "unknown command", args: []string{"frobnicate"}, want: `unknown command "frobnicate"`},
 		{name: "migrate without action", args: []string{"migrate"}, want: "migrate needs an action"},
 	} {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/middleware"
 	"github.com/redis/rueidis"
 )
@@ -46,6 +47,7 @@ type config struct {
 	LogFormat       string // text or json
 	OTelExporter    string // none, stdout or otlp
 	ShutdownTimeout time.Duration
+	Limits          auth.Limits // *_RATE_* and LOCKOUT_*
 }
 
 // smtpSettings are the SMTP_* variables.
@@ -91,6 +93,8 @@ func (s *setting) name() string {
 
 // settings returns every option, each writing into c.
 func (c *config) settings() []setting {
+	lim := auth.DefaultLimits()
+	c.Limits = lim
 	return []setting{
 		{env: "LISTEN_ADDR", flag: "listen", def: "127.0.0.1:8080", set: hostPort(&c.Listen),
 			usage: "address to listen on; loopback by default, so that a server started for a try is not reachable from the network (use :8080 in a container behind a TLS proxy)"},
@@ -137,6 +141,20 @@ func (c *config) settings() []setting {
 			usage: "send in clear text if the server offers no STARTTLS: only for a local relay or a test server, never with a password"},
 		{env: "MAIL_DIR", flag: "mail-dir", set: str(&c.MailDir),
 			usage: "development outbox: write account e-mail as .eml files into this directory instead of sending it (files hold live tokens)"},
+		{env: "LOGIN_RATE_PER_IP", flag: "login-rate-per-ip", def: rateString(lim.LoginPerIP), set: rate(&c.Limits.LoginPerIP),
+			usage: "login attempts per client address: N/PERIOD (N at once, then N per PERIOD), or off; past it, 429 with Retry-After"},
+		{env: "LOCKOUT_THRESHOLD", flag: "lockout-threshold", def: strconv.Itoa(lim.LoginPerAccount.Burst), set: threshold(&c.Limits.LoginPerAccount.Burst),
+			usage: "failed logins on one e-mail address, known or not, before it is locked (429); 0: no lockout. A successful login or an administrator's unlock (POST /api/v1/auth/users/{id}/unlock) resets it"},
+		{env: "LOCKOUT_PERIOD", flag: "lockout-period", def: shortDuration(lim.LoginPerAccount.Period), set: duration(&c.Limits.LoginPerAccount.Period, time.Second, 30*24*time.Hour),
+			usage: "the lockout's window: a locked address regains one attempt every LOCKOUT_PERIOD/LOCKOUT_THRESHOLD, and all of them after LOCKOUT_PERIOD without attempts"},
+		{env: "REGISTER_RATE_PER_IP", flag: "register-rate-per-ip", def: rateString(lim.RegisterPerIP), set: rate(&c.Limits.RegisterPerIP),
+			usage: "registrations per client address: N/PERIOD, or off"},
+		{env: "REFRESH_RATE_PER_IP", flag: "refresh-rate-per-ip", def: rateString(lim.RefreshPerIP), set: rate(&c.Limits.RefreshPerIP),
+			usage: "token refreshes per client address: N/PERIOD, or off"},
+		{env: "RESET_RATE_PER_IP", flag: "reset-rate-per-ip", def: rateString(lim.ResetPerIP), set: rate(&c.Limits.ResetPerIP),
+			usage: "password-reset and verification e-mail requests per client address: N/PERIOD, or off"},
+		{env: "RESET_RATE_PER_ACCOUNT", flag: "reset-rate-per-account", def: rateString(lim.ResetPerAccount), set: rate(&c.Limits.ResetPerAccount),
+			usage: "password-reset and verification e-mail requests per e-mail address: N/PERIOD, or off"},
 		{env: "LOG_LEVEL", flag: "log-level", def: "info", set: level(&c.LogLevel), usage: "debug, info, warn or error"},
 		{env: "LOG_FORMAT", flag: "log-format", def: "text", set: oneOf(&c.LogFormat, "text", "json"), usage: "text or json"},
 		{env: "OTEL_EXPORTER", flag: "otel-exporter", def: "none", set: oneOf(&c.OTelExporter, "none", "stdout", "otlp"),
@@ -317,6 +335,60 @@ func duration(dst *time.Duration, lo, hi time.Duration) func(string) error {
 		*dst = d
 		return nil
 	}
+}
+
+// rate parses a rate limit, N/PERIOD ("20/1m": 20 at once, then 20 per
+// minute), or "off".
+func rate(dst *auth.Limit) func(string) error {
+	return func(s string) error {
+		if s == "off" {
+			*dst = auth.Limit{Burst: -1}
+			return nil
+		}
+		n, p, ok := strings.Cut(s, "/")
+		burst, err := strconv.Atoi(n)
+		period, perr := time.ParseDuration(p)
+		if !ok || err != nil || perr != nil || burst < 1 || burst > 1_000_000 || period < time.Second || period > 30*24*time.Hour {
+			return fmt.Errorf("%q is not N/PERIOD with N from 1 to 1000000 and PERIOD from 1s to 720h (e.g. 20/1m), or off", s)
+		}
+		*dst = auth.Limit{Burst: burst, Period: period}
+		return nil
+	}
+}
+
+// threshold parses the lockout threshold; 0 turns the lockout off.
+func threshold(dst *int) func(string) error {
+	return func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 1000 {
+			return fmt.Errorf("%q is not a number from 0 (no lockout) to 1000", s)
+		}
+		if n == 0 {
+			n = -1
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// rateString writes a limit as rate parses it.
+func rateString(l auth.Limit) string {
+	if l.Burst < 0 {
+		return "off"
+	}
+	return strconv.Itoa(l.Burst) + "/" + shortDuration(l.Period)
+}
+
+// shortDuration writes 15m for 15m0s and 1h for 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func oneOf(dst *string, allowed ...string) func(string) error {

@@ -111,6 +111,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		AccessTTL:            cfg.AccessTTL,
 		SessionTTL:           cfg.SessionTTL,
 		SessionIdleTTL:       cfg.SessionIdleTTL,
+		Limits:               cfg.Limits,
 		Events:               events,
 		AuditLog:             auditLog,
 		TracerProvider:       tel.tracerProvider(),
