@@ -16,6 +16,11 @@
 // Tokens travel in the fragment of the link (…/reset#token=…): browsers
 // never send a fragment to a server or in a Referer header, so the token
 // stays out of access logs. The page reads it and posts it to the API.
+//
+// Delivery happens in the background: a failure is logged at Warn and
+// counted (SMTP.Stats). An internationalised address (RFC 6530, such as
+// 用户@例子.广告) goes out only through a server that offers SMTPUTF8;
+// through any other the delivery fails with ErrNoSMTPUTF8.
 package notify
 
 import (
@@ -31,6 +36,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/maestro-ml/auth"
@@ -44,6 +50,12 @@ var ErrQueueFull = errs.Kind(auth.ErrUnavailable, "notify: delivery queue is ful
 // ErrClosed is returned by Notify after Close. It matches
 // auth.ErrUnavailable.
 var ErrClosed = errs.Kind(auth.ErrUnavailable, "notify: closed")
+
+// ErrNoSMTPUTF8 is the delivery failure of a message to or from an
+// address that is not ASCII (an internationalised address, RFC 6530)
+// through a server that does not offer SMTPUTF8 (RFC 6531): such a server
+// would refuse or mangle it.
+var ErrNoSMTPUTF8 = errors.New("notify: the address is not ASCII and the SMTP server does not offer SMTPUTF8")
 
 // SMTPConfig configures an SMTP notifier.
 type SMTPConfig struct {
@@ -88,7 +100,21 @@ type SMTP struct {
 
 	mu     sync.RWMutex
 	closed bool
+
+	sent, failed atomic.Uint64
 }
+
+// SMTPStats counts deliveries since NewSMTP.
+type SMTPStats struct {
+	// Sent is how many messages the server accepted.
+	Sent uint64
+	// Failed is how many could not be delivered; each is logged at Warn
+	// with its reason.
+	Failed uint64
+}
+
+// Stats returns the delivery counts.
+func (s *SMTP) Stats() SMTPStats { return SMTPStats{Sent: s.sent.Load(), Failed: s.failed.Load()} }
 
 var _ auth.Notifier = (*SMTP)(nil)
 
@@ -160,7 +186,10 @@ func (s *SMTP) run() {
 	defer close(s.done)
 	for m := range s.queue {
 		if err := s.send(m); err != nil {
+			s.failed.Add(1)
 			s.cfg.Logger.Warn("notify: delivery failed", "kind", string(m.Kind), "user", m.UserID, "error", err)
+		} else {
+			s.sent.Add(1)
 		}
 	}
 }
@@ -214,6 +243,13 @@ func (s *SMTP) send(m auth.Message) error {
 			return err
 		}
 	}
+	// An internationalised address needs SMTPUTF8, which net/smtp then
+	// announces in MAIL FROM; the headers may carry UTF-8 (RFC 6532).
+	if !ascii(s.from.Address) || !ascii(to.Address) {
+		if ok, _ := c.Extension("SMTPUTF8"); !ok {
+			return ErrNoSMTPUTF8
+		}
+	}
 	if err := c.Mail(s.from.Address); err != nil {
 		return err
 	}
@@ -231,6 +267,15 @@ func (s *SMTP) send(m auth.Message) error {
 		return err
 	}
 	return c.Quit()
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *SMTP) tlsConfig() *tls.Config {

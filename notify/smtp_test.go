@@ -23,7 +23,9 @@ import (
 type fakeSMTP struct {
 	ln       net.Listener
 	starttls bool
+	utf8     bool // offers SMTPUTF8
 	mu       sync.Mutex
+	mails    []string
 	msgs     []string
 	rcpts    []string
 	got      chan struct{}
@@ -59,12 +61,24 @@ func (f *fakeSMTP) serve(c net.Conn) {
 		cmd := strings.ToUpper(strings.SplitN(line, " ", 2)[0])
 		switch cmd {
 		case "EHLO", "HELO":
+			lines := []string{"fake", "8BITMIME"}
+			if f.utf8 {
+				lines = append(lines, "SMTPUTF8")
+			}
 			if f.starttls {
-				_ = tp.PrintfLine("250-fake\r\n250 STARTTLS")
-			} else {
-				_ = tp.PrintfLine("250 fake")
+				lines = append(lines, "STARTTLS")
+			}
+			for i, l := range lines {
+				sep := "-"
+				if i == len(lines)-1 {
+					sep = " "
+				}
+				_ = tp.PrintfLine("250%s%s", sep, l)
 			}
 		case "MAIL":
+			f.mu.Lock()
+			f.mails = append(f.mails, line)
+			f.mu.Unlock()
 			_ = tp.PrintfLine("250 ok")
 		case "RCPT":
 			f.mu.Lock()
@@ -237,3 +251,63 @@ func TestQueueErrorsAreUnavailable(t *testing.T) {
 	require.ErrorIs(t, ErrQueueFull, auth.ErrUnavailable)
 	require.ErrorIs(t, ErrClosed, auth.ErrUnavailable)
 }
+
+// TestSMTPInternationalAddress: a message to a non-ASCII address goes out
+// only through a server that offers SMTPUTF8, which MAIL FROM then
+// requests; otherwise the delivery fails with ErrNoSMTPUTF8, counted and
+// logged like any other failure, and nothing is sent.
+func TestSMTPInternationalAddress(t *testing.T) {
+	const to = "用户@例子.广告"
+	send := func(t *testing.T, srv *fakeSMTP) (*SMTP, string) {
+		var logs syncLog
+		n, err := NewSMTP(SMTPConfig{Addr: srv.ln.Addr().String(), From: "Example <no-reply@example.com>", Links: links(),
+			InsecureSkipTLS: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		require.NoError(t, err)
+		require.NoError(t, n.Notify(context.Background(), auth.Message{Kind: auth.MessageVerifyEmail, To: to, Token: "tok"}))
+		require.NoError(t, n.Close())
+		return n, logs.String()
+	}
+	t.Run("SMTPUTF8 offered", func(t *testing.T) {
+		srv := newFakeSMTP(t, false)
+		srv.utf8 = true
+		n, logs := send(t, srv)
+		require.Equal(t, SMTPStats{Sent: 1}, n.Stats(), logs)
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		require.Len(t, srv.msgs, 1)
+		require.Contains(t, srv.mails[0], " SMTPUTF8", "MAIL FROM requests SMTPUTF8")
+		require.Contains(t, srv.rcpts[0], "<"+to+">")
+		require.Contains(t, srv.msgs[0], "To: <"+to+">\n", "the header carries the address as UTF-8 (RFC 6532)")
+	})
+	t.Run("SMTPUTF8 not offered", func(t *testing.T) {
+		srv := newFakeSMTP(t, false)
+		n, logs := send(t, srv)
+		require.Equal(t, SMTPStats{Failed: 1}, n.Stats())
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		require.Empty(t, srv.mails, "not even MAIL FROM is sent")
+		require.Empty(t, srv.msgs)
+		require.Contains(t, logs, "delivery failed")
+		require.Contains(t, logs, "does not offer SMTPUTF8")
+	})
+	t.Run("ASCII needs nothing", func(t *testing.T) {
+		srv := newFakeSMTP(t, false)
+		n, err := NewSMTP(SMTPConfig{Addr: srv.ln.Addr().String(), From: "no-reply@example.com", Links: links(), InsecureSkipTLS: true, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		require.NoError(t, n.Notify(context.Background(), auth.Message{Kind: auth.MessageVerifyEmail, To: "kate@example.com", Token: "tok"}))
+		require.NoError(t, n.Close())
+		require.Equal(t, SMTPStats{Sent: 1}, n.Stats())
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		require.NotContains(t, srv.mails[0], "SMTPUTF8")
+	})
+}
+
+// syncLog is a log buffer safe for the delivery goroutine.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *syncLog) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
