@@ -86,7 +86,10 @@ type UpdateUserRequest struct {
 // UpdateUser applies an administrator's change to a user of the tenant. A
 // role change or deactivation takes effect at once: the user's existing
 // access tokens are revoked (deactivation also ends every session), and the
-// next refresh carries the new role. Errors: ErrUserNotFound (also for a
+// next refresh carries the new role. Removing the verified flag under
+// Config.RequireVerifiedEmail or EnumerationSafe ends every session like a
+// deactivation. Each changed field is an audit event naming the actor
+// (from the context's claims) and the old and new values. Errors: ErrUserNotFound (also for a
 // user of another tenant), ErrInvalidRole.
 func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string, upd UpdateUserRequest) (_ *User, err error) {
 	ctx, end := a.span(ctx, "auth.UpdateUser")
@@ -108,8 +111,11 @@ func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string,
 	}
 	roleChanged := u.Role != before.Role
 	deactivated := before.Active && !u.Active
-	if roleChanged || deactivated {
-		if err := a.cutoff(ctx, userID, deactivated); err != nil {
+	// Under a verified-only policy, losing the verification is like a
+	// deactivation: the user's tokens and sessions end at once.
+	unverified := before.Verified && !u.Verified && (a.cfg.RequireVerifiedEmail || a.cfg.EnumerationSafe)
+	if roleChanged || deactivated || unverified {
+		if err := a.cutoff(ctx, userID, deactivated || unverified); err != nil {
 			return nil, err
 		}
 	}
@@ -124,6 +130,10 @@ func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string,
 	}
 	if !before.Verified && u.Verified {
 		ev.Type, ev.Reason = EventEmailVerified, "administrator"
+		a.emit(ctx, ev)
+	}
+	if before.Verified && !u.Verified {
+		ev.Type, ev.Reason = EventVerificationRemoved, "verified->unverified"
 		a.emit(ctx, ev)
 	}
 	return u, nil

@@ -99,6 +99,16 @@ type Config struct {
 	// MFATicketTTL is how long the ticket between a login's steps lasts.
 	// Zero: 5 minutes; at most 15 minutes.
 	MFATicketTTL time.Duration
+	// EnumerationSafe keeps registration and login from telling whether an
+	// address has an account (OWASP ASVS 5.0 V6.3.8). The HTTP layer then
+	// answers registering, or moving an account to, a taken address like a
+	// free one; and Login refuses a user whose address is not verified
+	// with ErrInvalidCredentials, after the same work and counted against
+	// the same lockout as a wrong password, so that an account a probe has
+	// just registered cannot be told from an existing one by logging in.
+	// The verification message that registration sends tells the owner
+	// what to do. It needs ActionTokens and Notifier. Zero: off.
+	EnumerationSafe bool
 	// RequireVerifiedEmail refuses Login (ErrEmailNotVerified) until the
 	// user's email is verified. Zero: not required.
 	RequireVerifiedEmail bool
@@ -232,6 +242,9 @@ func (c Config) normalize() (Config, error) {
 	case c.MFATicketTTL <= 0 || c.MFATicketTTL > 15*time.Minute:
 		return c, errors.New("auth: Config.MFATicketTTL must be positive and at most 15 minutes")
 	}
+	if c.EnumerationSafe && (c.ActionTokens == nil || c.Notifier == nil) {
+		return c, errors.New("auth: Config.EnumerationSafe needs Config.ActionTokens and Config.Notifier: unverified users cannot log in, and must be able to verify")
+	}
 	if err := c.validateFactors(); err != nil {
 		return c, err
 	}
@@ -351,6 +364,10 @@ func (a *Authenticator) SetKeys(ks *KeySet) error {
 
 // Roles returns the role hierarchy, least privileged first.
 func (a *Authenticator) Roles() []Role { return slices.Clone(a.cfg.Roles) }
+
+// EnumerationSafe reports Config.EnumerationSafe, which the HTTP layer
+// follows.
+func (a *Authenticator) EnumerationSafe() bool { return a.cfg.EnumerationSafe }
 
 // RoleAtLeast reports whether have is a known role ranked at or above want.
 // An unknown role is never enough.

@@ -11,22 +11,25 @@ type EventType string
 
 // Event types. Failure events carry a Reason class, never the input.
 const (
-	EventUserRegistered      EventType = "user.registered"
-	EventUserCreated         EventType = "user.created" // by an administrator
-	EventLoginSucceeded      EventType = "login.succeeded"
-	EventLoginFailed         EventType = "login.failed"
-	EventLoginLocked         EventType = "login.locked"
-	EventRateLimited         EventType = "rate_limited"
-	EventTokenRefreshed      EventType = "token.refreshed"
-	EventRefreshReused       EventType = "token.reuse_detected"
-	EventRefreshFailed       EventType = "token.refresh_failed"
-	EventTokenRevoked        EventType = "token.revoked"
-	EventLogout              EventType = "session.logout"
-	EventLogoutAll           EventType = "session.logout_all"
-	EventSessionRevoked      EventType = "session.revoked"
-	EventRoleChanged         EventType = "user.role_changed"
-	EventActivationChanged   EventType = "user.activation_changed"
-	EventEmailVerified       EventType = "user.email_verified"
+	EventUserRegistered    EventType = "user.registered"
+	EventUserCreated       EventType = "user.created" // by an administrator
+	EventLoginSucceeded    EventType = "login.succeeded"
+	EventLoginFailed       EventType = "login.failed"
+	EventLoginLocked       EventType = "login.locked"
+	EventRateLimited       EventType = "rate_limited"
+	EventTokenRefreshed    EventType = "token.refreshed"
+	EventRefreshReused     EventType = "token.reuse_detected"
+	EventRefreshFailed     EventType = "token.refresh_failed"
+	EventTokenRevoked      EventType = "token.revoked"
+	EventLogout            EventType = "session.logout"
+	EventLogoutAll         EventType = "session.logout_all"
+	EventSessionRevoked    EventType = "session.revoked"
+	EventRoleChanged       EventType = "user.role_changed"
+	EventActivationChanged EventType = "user.activation_changed"
+	EventEmailVerified     EventType = "user.email_verified"
+	// EventVerificationRemoved: an administrator marked the address
+	// unverified.
+	EventVerificationRemoved EventType = "user.verification_removed"
 	EventEmailChangeRequest  EventType = "user.email_change_requested"
 	EventEmailChanged        EventType = "user.email_changed"
 	EventPasswordResetAsked  EventType = "password.reset_requested"
@@ -88,7 +91,7 @@ type SlogSink struct{ Logger *slog.Logger }
 func (s SlogSink) Record(ctx context.Context, e Event) {
 	level := slog.LevelInfo
 	switch e.Type {
-	case EventRefreshReused, EventLoginLocked, EventMFALocked, EventMFAReset, EventMFADisabled:
+	case EventRefreshReused, EventLoginLocked, EventMFALocked, EventMFAReset, EventMFADisabled, EventVerificationRemoved:
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{slog.String("event", string(e.Type))}

@@ -253,7 +253,11 @@ func (a *Authenticator) reauthenticate(ctx context.Context, c *Claims, password 
 
 // RequestEmailChange starts moving the user of c to newEmail: after the
 // current password is checked, a confirmation token goes to the new
-// address and a notice to the current one. The address changes only when
+// address and a notice to the current one. Any pending change is
+// cancelled. For an address that is already registered, the owner is told
+// instead and ErrEmailTaken returned, while the caller's pending change
+// and current address are treated as for a free one (the notice is sent),
+// so that an enumeration-safe answer hides which it was. The address changes only when
 // ConfirmEmailChange is called with that token. Errors:
 // ErrInvalidCredentials, ErrInvalidEmail, ErrEmailTaken, *RateLimitError.
 func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, password, newEmail string) (err error) {
@@ -279,14 +283,22 @@ func (a *Authenticator) RequestEmailChange(ctx context.Context, c *Claims, passw
 	if email == u.Email {
 		return ErrEmailTaken
 	}
-	if owner, err := a.cfg.Users.UserByEmail(ctx, email); err == nil {
-		a.notifyQuietly(ctx, Message{Kind: MessageAccountExists, To: owner.Email, UserID: owner.ID, TenantID: owner.TenantID})
-		return ErrEmailTaken
-	} else if !errors.Is(err, ErrUserNotFound) {
+	owner, err := a.cfg.Users.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return err
 	}
+	// What the caller can observe (its pending change, its own mailbox) is
+	// the same whether the address is free or taken: a new request
+	// replaces the pending one, and the current address gets the notice.
+	// Only the new address's mailbox, not the caller's, tells them apart.
 	if err := a.cfg.ActionTokens.DeleteActionTokens(ctx, u.ID, PurposeChangeEmail); err != nil {
 		return err
+	}
+	if owner != nil {
+		a.notifyQuietly(ctx, Message{Kind: MessageAccountExists, To: owner.Email, UserID: owner.ID, TenantID: owner.TenantID})
+		a.notifyQuietly(ctx, Message{Kind: MessageEmailChangeRequested, To: u.Email, UserID: u.ID, TenantID: u.TenantID})
+		a.emit(ctx, Event{Type: EventEmailChangeRequest, UserID: u.ID, TenantID: u.TenantID, SessionID: c.SessionID, Reason: "address_taken"})
+		return ErrEmailTaken
 	}
 	tok, exp, err := a.newActionToken(ctx, PurposeChangeEmail, u.ID, email, a.cfg.VerifyTTL)
 	if err != nil {

@@ -16,7 +16,8 @@ type LoginRequest struct {
 // email costs the same work as a wrong password and returns the same
 // ErrInvalidCredentials. A correct password for an inactive user (or
 // tenant) gives ErrUserInactive; for an unverified one, with
-// Config.RequireVerifiedEmail, ErrEmailNotVerified. A bcrypt hash, or an
+// Config.RequireVerifiedEmail, ErrEmailNotVerified, and with
+// Config.EnumerationSafe, ErrInvalidCredentials. A bcrypt hash, or an
 // argon2id hash with old parameters, is replaced on success.
 //
 // Attempts are limited per client IP and per email address (Config.Limits);
@@ -93,6 +94,10 @@ func (a *Authenticator) login(ctx context.Context, r LoginRequest) (pair *TokenP
 		return fail("", "", err)
 	case !ok:
 		return fail(EventLoginFailed, "bad_password", ErrInvalidCredentials)
+	}
+	if a.cfg.EnumerationSafe && !subject.Verified {
+		// Answered, and counted, exactly as a wrong password.
+		return fail(EventLoginFailed, "unverified", ErrInvalidCredentials)
 	}
 	if err := a.checkActive(ctx, subject); err != nil {
 		return fail(loginFailure(err))

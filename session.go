@@ -267,6 +267,29 @@ func (a *Authenticator) Logout(ctx context.Context, c *Claims) (err error) {
 	return nil
 }
 
+// LogoutRefreshToken ends the session that the refresh token rt belongs
+// to, as Logout does for an access token's: for a client whose access
+// token has expired but whose refresh token still holds the session (a
+// browser's HttpOnly cookie). Any token of the session's family, current
+// or replaced, ends it. A malformed or unknown token is ErrInvalidToken;
+// an already-ended session succeeds.
+func (a *Authenticator) LogoutRefreshToken(ctx context.Context, rt string) (err error) {
+	ctx, end := a.span(ctx, "auth.LogoutRefreshToken")
+	defer end(&err)
+	hash, ok := hashRefreshToken(rt)
+	if !ok {
+		return invalidRefresh
+	}
+	s, err := a.cfg.Sessions.SessionByRefreshHash(ctx, hash)
+	if errors.Is(err, ErrSessionNotFound) {
+		return invalidRefresh
+	}
+	if err != nil {
+		return err
+	}
+	return a.Logout(ctx, &Claims{UserID: s.UserID, TenantID: s.TenantID, SessionID: s.ID})
+}
+
 // LogoutAll ends every session of the user and revokes every access token
 // issued to them until now.
 func (a *Authenticator) LogoutAll(ctx context.Context, userID string) (err error) {

@@ -241,3 +241,41 @@ func TestAuditEventsNotConfigured(t *testing.T) {
 	_, ap := e.user(auth.RoleAdmin, "")
 	problem(t, e.call("GET", prefix+"/audit-events", ap.AccessToken, nil), 501, "not_configured")
 }
+
+// An administrator's change of a security-relevant field is audited with
+// the actor and the old and new values; removing "verified" under a
+// verified-only policy ends the user's tokens and sessions at once, like a
+// deactivation.
+func TestAdminVerifiedChange(t *testing.T) {
+	e := newEnvWith(t, envConfig{audit: true, lifecycle: true, cfg: auth.Config{RequireVerifiedEmail: true}})
+	admin, ap := e.verifiedUser(auth.RoleAdmin)
+	u, up := e.verifiedUser(auth.RoleViewer)
+	require.Equal(t, 200, e.call("GET", prefix+"/me", up.AccessToken, nil).Code)
+
+	e.clock.Advance(time.Millisecond)
+	require.Equal(t, 200, e.call("PATCH", prefix+"/users/"+u.ID, ap.AccessToken, map[string]any{"verified": false}).Code)
+	problem(t, e.call("GET", prefix+"/me", up.AccessToken, nil), 401, "invalid_token")
+	problem(t, e.call("POST", prefix+"/refresh", "", map[string]string{"refresh_token": up.RefreshToken}), 401, "invalid_token")
+	problem(t, e.call("POST", prefix+"/login", "", map[string]string{"email": u.Email, "password": password}), 403, "email_not_verified")
+
+	e.clock.Advance(time.Millisecond)
+	require.Equal(t, 200, e.call("PATCH", prefix+"/users/"+u.ID, ap.AccessToken, map[string]any{"verified": true, "role": "editor", "active": false}).Code)
+
+	byType := map[string]eventBody{}
+	for _, ev := range e.events(ap.AccessToken, "user="+u.ID+"&limit=100").Events {
+		if _, seen := byType[ev.Type]; !seen { // newest first
+			byType[ev.Type] = ev
+		}
+	}
+	for typ, reason := range map[auth.EventType]string{
+		auth.EventVerificationRemoved: "verified->unverified",
+		auth.EventEmailVerified:       "administrator",
+		auth.EventRoleChanged:         "viewer->editor",
+		auth.EventActivationChanged:   "deactivated",
+	} {
+		ev, ok := byType[string(typ)]
+		require.True(t, ok, "no %s event", typ)
+		require.Equal(t, admin.ID, ev.ActorID, "%s names the administrator", typ)
+		require.Equal(t, reason, ev.Reason, typ)
+	}
+}

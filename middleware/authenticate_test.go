@@ -270,9 +270,17 @@ func TestCookieModeAndCSRF(t *testing.T) {
 	require.Equal(t, u.ID, tb.User.ID)
 
 	cookies := map[string]*http.Cookie{}
+	var legacy *http.Cookie
 	for _, c := range rec.Result().Cookies() {
+		if c.Name == middleware.DefaultRefreshCookie && c.Path == prefix+"/refresh" {
+			legacy = c
+			continue
+		}
 		cookies[c.Name] = c
 	}
+	require.NotNil(t, legacy, "the refresh cookie of earlier versions, at the refresh endpoint's path, is deleted")
+	require.Equal(t, -1, legacy.MaxAge)
+	require.Empty(t, legacy.Value)
 	access, refresh := cookies[middleware.DefaultAccessCookie], cookies[middleware.DefaultRefreshCookie]
 	require.NotNil(t, access)
 	require.NotNil(t, refresh)
@@ -285,7 +293,7 @@ func TestCookieModeAndCSRF(t *testing.T) {
 	}
 	require.Equal(t, "/", access.Path)
 	require.Equal(t, 900, access.MaxAge)
-	require.Equal(t, prefix+"/refresh", refresh.Path, "the refresh cookie goes to the refresh endpoint only")
+	require.Equal(t, prefix, refresh.Path, "the refresh cookie goes to the library's endpoints only: refresh and logout")
 	require.Equal(t, 7*24*3600, refresh.MaxAge)
 
 	send := func(method, path, site string, cs ...*http.Cookie) *httptest.ResponseRecorder {
@@ -339,6 +347,9 @@ func TestCookieModeAndCSRF(t *testing.T) {
 	require.Nil(t, rb.RefreshToken)
 	var newAccess, newRefresh *http.Cookie
 	for _, c := range rec.Result().Cookies() {
+		if c.MaxAge < 0 {
+			continue // the legacy refresh cookie's deletion
+		}
 		switch c.Name {
 		case access.Name:
 			newAccess = c
@@ -367,13 +378,13 @@ func TestCookieModeAndCSRF(t *testing.T) {
 		require.True(t, c.Secure && c.HttpOnly)
 		cleared++
 	}
-	require.Equal(t, 2, cleared)
+	require.Equal(t, 3, cleared, "access, refresh, and the refresh cookie at its former path")
 	problem(t, send("GET", prefix+"/me", "same-origin", newAccess), 401, "invalid_token")
 
 	// A refused refresh cookie is cleared too.
 	rec = send("POST", prefix+"/refresh", "same-origin", newRefresh)
 	problem(t, rec, 401, "invalid_token")
-	require.Len(t, rec.Result().Cookies(), 2)
+	require.Len(t, rec.Result().Cookies(), 3)
 }
 
 func TestCookieModeOptions(t *testing.T) {
@@ -457,4 +468,66 @@ func TestMountOptions(t *testing.T) {
 		mux.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
 		require.Equal(t, want, rec.Code, path)
 	}
+}
+
+// In cookie mode, logout works with the refresh cookie alone, after the
+// access cookie has expired: the session ends, both cookies are cleared,
+// and the refresh cookie is refused from then on. Cross-origin requests
+// are refused as for any cookie-authenticated request.
+func TestCookieLogoutWithExpiredAccess(t *testing.T) {
+	e := newEnv(t, middleware.WithCookies(middleware.Cookies{}))
+	u, _ := e.user(auth.RoleViewer, "")
+	r := req("POST", "https://app.example.com"+prefix+"/login", map[string]string{"email": u.Email, "password": password})
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	rec := e.do(r)
+	require.Equal(t, 200, rec.Code)
+	var access, refresh *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		switch {
+		case c.MaxAge < 0:
+		case c.Name == middleware.DefaultAccessCookie:
+			access = c
+		case c.Name == middleware.DefaultRefreshCookie:
+			refresh = c
+		}
+	}
+	require.NotNil(t, access)
+	require.NotNil(t, refresh)
+	require.True(t, strings.HasPrefix(prefix+"/logout", refresh.Path), "the browser sends the refresh cookie to logout")
+
+	e.clock.Advance(16 * time.Minute) // the access cookie's token has expired; the browser dropped the cookie
+	send := func(site string, cs ...*http.Cookie) *httptest.ResponseRecorder {
+		r := req("POST", "https://app.example.com"+prefix+"/logout", nil)
+		for _, c := range cs {
+			r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+		r.Header.Set("Sec-Fetch-Site", site)
+		return e.do(r)
+	}
+	problem(t, send("same-origin", access), 401, "token_expired")
+	problem(t, send("cross-site", refresh), 403, "cross_origin")
+	problem(t, send("cross-site", access, refresh), 403, "cross_origin")
+
+	rec = send("same-origin", access, refresh)
+	require.Equal(t, 204, rec.Code, rec.Body.String())
+	cleared := map[string]bool{}
+	for _, c := range rec.Result().Cookies() {
+		require.Empty(t, c.Value)
+		require.Less(t, c.MaxAge, 0)
+		cleared[c.Name+" "+c.Path] = true
+	}
+	require.True(t, cleared[access.Name+" /"])
+	require.True(t, cleared[refresh.Name+" "+refresh.Path])
+
+	rr := req("POST", "https://app.example.com"+prefix+"/refresh", nil)
+	rr.AddCookie(&http.Cookie{Name: refresh.Name, Value: refresh.Value})
+	rr.Header.Set("Sec-Fetch-Site", "same-origin")
+	problem(t, e.do(rr), 401, "invalid_token")
+	sessions, err := e.a.Sessions(t.Context(), u.ID)
+	require.NoError(t, err)
+	require.Len(t, sessions, 1, "only the session e.user opened is left")
+
+	// Logging out again, with the ended session's cookie, still clears.
+	require.Equal(t, 204, send("same-origin", refresh).Code)
+	problem(t, send("same-origin"), 401, "unauthenticated")
 }

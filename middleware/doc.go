@@ -42,7 +42,7 @@
 // in the URL: a query-string token is refused with 400, not ignored. In
 // cookie mode (WithCookies) they travel instead in HttpOnly, Secure,
 // SameSite=Strict cookies that scripts cannot read, the refresh cookie
-// limited to the refresh endpoint's path, and every unsafe request that a
+// limited to the endpoints' prefix (refresh and logout), and every unsafe request that a
 // cookie authenticates, and every login and refresh, must pass
 // http.CrossOriginProtection (Sec-Fetch-Site and Origin checks against
 // cross-site request forgery).

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/audit"
-	"github.com/maestro-ml/auth/middleware"
 	"github.com/stretchr/testify/require"
 )
 
@@ -159,8 +159,8 @@ func TestForgotPasswordEnumeration(t *testing.T) {
 // In enumeration-safe mode, registering a taken address answers like
 // registering a new one.
 func TestRegisterEnumeration(t *testing.T) {
-	e := newEnv(t, middleware.WithEnumerationSafeRegistration())
-	taken, _ := e.user(auth.RoleViewer, "")
+	e := newEnvWith(t, envConfig{lifecycle: true, cfg: auth.Config{EnumerationSafe: true, Events: audit.Nop{}}})
+	taken, _ := e.verifiedUser(auth.RoleViewer)
 	srv := e.serve()
 	var created []string
 	res := probe(t, "register (enumeration-safe)", "new address", "taken address", 20,
@@ -177,5 +177,44 @@ func TestRegisterEnumeration(t *testing.T) {
 	for _, email := range created {
 		_, err := e.st.UserByEmail(t.Context(), email)
 		require.NoError(t, err, "the new addresses were registered")
+	}
+}
+
+// In enumeration-safe mode, a login with the password of a registration
+// just made answers like one to an address registered before, whose
+// password the prober does not know: the new account cannot log in until
+// its address is verified. With and without RequireVerifiedEmail.
+func TestRegisterThenLoginEnumeration(t *testing.T) {
+	for _, requireVerified := range []bool{false, true} {
+		t.Run(fmt.Sprintf("RequireVerifiedEmail=%v", requireVerified), func(t *testing.T) {
+			e := newEnvWith(t, envConfig{lifecycle: true, cfg: auth.Config{EnumerationSafe: true, RequireVerifiedEmail: requireVerified, Events: audit.Nop{}}})
+			srv := e.serve()
+			probePassword := func(i int) string { return "probe password number " + strconv.Itoa(i) }
+			res := probe(t, "login after an enumeration-safe registration", "free address", "taken address", 10,
+				func(i int) (response, time.Duration) {
+					email := newEmail()
+					reg, _ := post(t, srv, prefix+"/register", map[string]string{"email": email, "password": probePassword(i)})
+					require.Equal(t, 202, reg.status)
+					return post(t, srv, prefix+"/login", map[string]string{"email": email, "password": probePassword(i)})
+				},
+				func(i int) (response, time.Duration) {
+					taken, _ := e.verifiedUser(auth.RoleViewer)
+					reg, _ := post(t, srv, prefix+"/register", map[string]string{"email": taken.Email, "password": probePassword(i)})
+					require.Equal(t, 202, reg.status)
+					return post(t, srv, prefix+"/login", map[string]string{"email": taken.Email, "password": probePassword(i)})
+				})
+			require.Equal(t, 401, res.status)
+			require.Contains(t, string(res.body), `"invalid_credentials"`)
+
+			// The owner verifies the address from the message, then logs in.
+			email := newEmail()
+			reg, _ := post(t, srv, prefix+"/register", map[string]string{"email": email, "password": password})
+			require.Equal(t, 202, reg.status)
+			tok := e.lastToken(email, auth.MessageVerifyEmail)
+			verified, _ := post(t, srv, prefix+"/verify-email", map[string]string{"token": tok})
+			require.Equal(t, 200, verified.status, "%s", verified.body)
+			login, _ := post(t, srv, prefix+"/login", map[string]string{"email": email, "password": password})
+			require.Equal(t, 200, login.status, "%s", login.body)
+		})
 	}
 }

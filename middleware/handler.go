@@ -210,7 +210,7 @@ func (h *Handler) newRoutes() []route {
 	add("POST", p+"/refresh", h.public(h.refresh), []int{200}, bodyErrors, []error{errCrossOrigin, errNoCredentials,
 		errMultipleCredentials, auth.ErrInvalidToken, auth.ErrUserInactive, auth.ErrEmailNotVerified, auth.ErrConflict,
 		auth.ErrRateLimited, auth.ErrUnavailable})
-	add("POST", p+"/logout", h.authenticated(h.logout), []int{204}, authnErrors)
+	add("POST", p+"/logout", h.public(h.logout), []int{204}, authnErrors)
 	add("POST", p+"/logout-all", h.authenticated(h.logoutAll), []int{204}, authnErrors)
 	add("GET", p+"/me", h.authenticated(h.me), []int{200}, authnErrors, []error{auth.ErrUserNotFound})
 	add("POST", p+"/verify-email", h.public(h.verifyEmail), []int{200}, bodyErrors, lifecycle, []error{errInvalidActionToken})

@@ -35,7 +35,7 @@ func checkMeta(meta json.RawMessage) error {
 
 // register answers POST {"email", "password", "name"?, "meta"?} with 201
 // and the new user (role: auth.Config.DefaultRole, in the default tenant),
-// or, with WithEnumerationSafeRegistration, 202 whether or not the address
+// or, with auth.Config.EnumerationSafe, 202 whether or not the address
 // was taken. The caller cannot choose the role, tenant, active or verified
 // flags: such fields, in any case, are 400 unknown_field (mass
 // assignment, OWASP ASVS 5.0 V15.3). Errors: 400, 409 email_taken, 413,
@@ -48,7 +48,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 	u, err := h.a.Register(r.Context(), auth.RegisterRequest{
 		Email: b.Email, Password: b.Password, Name: b.Name, Meta: b.Meta, Client: h.client(r),
 	})
-	if h.c.enumSafe && (err == nil || errors.Is(err, auth.ErrEmailTaken)) {
+	if h.a.EnumerationSafe() && (err == nil || errors.Is(err, auth.ErrEmailTaken)) {
 		return writeJSON(w, http.StatusAccepted, acceptedBody)
 	}
 	if err != nil {

@@ -171,7 +171,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 // when the token is confirmed (confirmEmail). A wrong password is 403
 // invalid_credentials (see changePassword). An address that is already
 // registered is 409 email_taken, or, with
-// WithEnumerationSafeRegistration, the same 202 as a free one. Errors
+// auth.Config.EnumerationSafe, the same 202 as a free one. Errors
 // also: those of Authenticate, 403 user_inactive, 404, 422 invalid_email,
 // 429, 400, 413, 415, 501, 503.
 func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
@@ -181,7 +181,7 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	err = h.a.RequestEmailChange(r.Context(), c, b.Password, b.NewEmail)
-	if h.c.enumSafe && errors.Is(err, auth.ErrEmailTaken) {
+	if h.a.EnumerationSafe() && errors.Is(err, auth.ErrEmailTaken) {
 		err = nil // answer a taken address like a free one (ASVS 5.0 V6.3.8)
 	}
 	if err != nil {

@@ -138,6 +138,7 @@ func (h *Handler) writeTokens(w http.ResponseWriter, pair *auth.TokenPair, u *au
 		http.SetCookie(w, h.cookie(cc.accessName, "/", pair.AccessToken, pair.ExpiresAt.Sub(now)))
 		if pair.RefreshToken != "" {
 			http.SetCookie(w, h.cookie(cc.refreshName, cc.refreshPath, pair.RefreshToken, pair.RefreshExpiresAt.Sub(now)))
+			h.clearLegacyRefresh(w)
 		}
 		resp.AccessToken, resp.RefreshToken = "", ""
 	}
@@ -164,15 +165,51 @@ func (h *Handler) clearCookies(w http.ResponseWriter) {
 	if cc := h.c.cookies; cc != nil {
 		http.SetCookie(w, h.cookie(cc.accessName, "/", "", 0))
 		http.SetCookie(w, h.cookie(cc.refreshName, cc.refreshPath, "", 0))
+		h.clearLegacyRefresh(w)
 	}
 }
 
-// logout answers an authenticated POST by ending the caller's session,
-// its refresh token and access tokens, with 204 (clearing the cookies in
-// cookie mode). Errors: those of Authenticate.
+// clearLegacyRefresh deletes a refresh cookie at the path earlier versions
+// used, which would otherwise be sent beside the current one.
+func (h *Handler) clearLegacyRefresh(w http.ResponseWriter) {
+	if cc := h.c.cookies; cc.legacyRefreshPath != "" {
+		http.SetCookie(w, h.cookie(cc.refreshName, cc.legacyRefreshPath, "", 0))
+	}
+}
+
+// logout answers a POST by ending the caller's session, with 204, and in
+// cookie mode clears both cookies. The session is the access token's; in
+// cookie mode, when the request has no valid access token (the access
+// cookie expired, as it does after a quarter of an hour idle) but has the
+// refresh cookie, it is the refresh token's, under the same cross-origin
+// check: otherwise "log out" would leave a refresh cookie no script can
+// clear holding the session for days. An unknown refresh token has no
+// session left to end: 204 too. Errors: those of Authenticate.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
-	c, _ := ClaimsFrom(r)
-	if err := h.a.Logout(r.Context(), c); err != nil {
+	ctx := r.Context()
+	c, err := h.claims(ctx, r)
+	if err == nil {
+		if err := h.a.Logout(auth.NewContext(ctx, c), c); err != nil {
+			return err
+		}
+		h.clearCookies(w)
+		return writeNoContent(w)
+	}
+	cc := h.c.cookies
+	if cc == nil || len(r.Header.Values("Authorization")) > 0 || !(errors.Is(err, errNoCredentials) || errors.Is(err, auth.ErrInvalidToken)) {
+		return err
+	}
+	rt, cerr := oneCookie(r, cc.refreshName)
+	if cerr != nil {
+		return cerr
+	}
+	if rt == "" {
+		return err
+	}
+	if err := h.checkCrossOrigin(r); err != nil {
+		return err
+	}
+	if err := h.a.LogoutRefreshToken(ctx, rt); err != nil && !errors.Is(err, auth.ErrInvalidToken) {
 		return err
 	}
 	h.clearCookies(w)

@@ -68,7 +68,7 @@ func TestRegister(t *testing.T) {
 }
 
 func TestRegisterEnumerationSafe(t *testing.T) {
-	e := newEnv(t, middleware.WithEnumerationSafeRegistration())
+	e := newEnvWith(t, envConfig{lifecycle: true, cfg: auth.Config{EnumerationSafe: true}})
 	email := newEmail()
 	first := e.call("POST", prefix+"/register", "", map[string]any{"email": email, "password": password})
 	taken := e.call("POST", prefix+"/register", "", map[string]any{"email": strings.ToUpper(email), "password": password + "!"})

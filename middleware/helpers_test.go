@@ -273,6 +273,18 @@ func (e *env) user(role auth.Role, tenant string) (*auth.User, *auth.TokenPair) 
 	return u, pair
 }
 
+// verifiedUser is user with a verified address, who can log in when
+// auth.Config.EnumerationSafe is set.
+func (e *env) verifiedUser(role auth.Role) (*auth.User, *auth.TokenPair) {
+	e.t.Helper()
+	ctx := context.Background()
+	u, err := e.a.CreateUser(ctx, auth.CreateUserRequest{Email: newEmail(), Password: password, Role: role, Verified: true})
+	require.NoError(e.t, err)
+	pair, _, err := e.a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
+	require.NoError(e.t, err)
+	return u, pair
+}
+
 // tenant creates a tenant.
 func (e *env) tenant() string {
 	e.t.Helper()

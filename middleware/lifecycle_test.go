@@ -365,11 +365,30 @@ func TestChangeAndConfirmEmail(t *testing.T) {
 }
 
 func TestChangeEmailEnumerationSafe(t *testing.T) {
-	e := newEnvWith(t, envConfig{lifecycle: true, opts: []middleware.Option{middleware.WithEnumerationSafeRegistration()}})
-	u, pair := e.user(auth.RoleViewer, "")
-	other, _ := e.user(auth.RoleViewer, "")
-	free := e.call("POST", prefix+"/email/change", pair.AccessToken, map[string]string{"password": password, "new_email": newEmail()})
-	taken := e.call("POST", prefix+"/email/change", pair.AccessToken, map[string]string{"password": password, "new_email": other.Email})
+	e := newEnvWith(t, envConfig{lifecycle: true, cfg: auth.Config{EnumerationSafe: true}})
+	u, pair := e.verifiedUser(auth.RoleViewer)
+	other, _ := e.verifiedUser(auth.RoleViewer)
+	change := func(to string) *httptest.ResponseRecorder {
+		return e.call("POST", prefix+"/email/change", pair.AccessToken, map[string]string{"password": password, "new_email": to})
+	}
+	notices := func() int {
+		n := 0
+		for _, m := range e.outbox.Messages(u.Email) {
+			if m.Kind == auth.MessageEmailChangeRequested {
+				n++
+			}
+		}
+		return n
+	}
+	pendingTo := newEmail()
+	require.Equal(t, 202, change(pendingTo).Code)
+	pending := e.lastToken(pendingTo, auth.MessageChangeEmail)
+	require.Equal(t, 1, notices())
+
+	free := change(newEmail())
+	require.Equal(t, 2, notices(), "a free address: the current one gets the notice")
+	taken := change(other.Email)
+	require.Equal(t, 3, notices(), "a taken address: the current one gets the same notice")
 	require.Equal(t, 202, free.Code)
 	require.Equal(t, free.Code, taken.Code)
 	require.Equal(t, free.Body.String(), taken.Body.String())
@@ -377,9 +396,17 @@ func TestChangeEmailEnumerationSafe(t *testing.T) {
 	taken.Header().Del("Date")
 	require.Equal(t, free.Header(), taken.Header())
 	_, sent := e.outbox.Last(other.Email, auth.MessageChangeEmail)
-	require.False(t, sent, "nothing is sent to a taken address")
+	require.False(t, sent, "nothing that changes the address is sent to a taken one")
+
+	// A new request cancels the pending change on both paths.
+	problem(t, e.call("POST", prefix+"/email/confirm", "", map[string]string{"token": pending}), 422, "invalid_action_token")
+	pendingTo = newEmail()
+	require.Equal(t, 202, change(pendingTo).Code)
+	pending = e.lastToken(pendingTo, auth.MessageChangeEmail)
+	require.Equal(t, 202, change(other.Email).Code)
+	problem(t, e.call("POST", prefix+"/email/confirm", "", map[string]string{"token": pending}), 422, "invalid_action_token")
+
 	problem(t, e.call("POST", prefix+"/email/change", pair.AccessToken, map[string]string{"password": "wrong password", "new_email": newEmail()}), 403, "invalid_credentials")
-	require.NotEmpty(t, u.ID)
 }
 
 func TestRevokeOtherSessions(t *testing.T) {

@@ -27,8 +27,8 @@ const (
 	// (RFC 6265bis §4.1.3.2).
 	DefaultAccessCookie = "__Host-access_token"
 	// DefaultRefreshCookie is the name of the refresh-token cookie. It has
-	// a narrow Path, so that it travels only to the refresh endpoint, and
-	// so takes the "__Secure-" prefix instead of "__Host-". A host that
+	// a narrow Path (the prefix), so that it travels only to the library's
+	// endpoints, and so takes the "__Secure-" prefix instead of "__Host-". A host that
 	// shares a registrable domain with subdomains it does not control
 	// should know that such a subdomain can plant a cookie of this name
 	// (Domain=parent): a browser without a session would then refresh into
@@ -56,7 +56,8 @@ type Cookies struct {
 	// Zero: DefaultAccessCookie.
 	AccessName string
 	// RefreshName is the name of the refresh-token cookie, set with the
-	// Path of the refresh endpoint only, so browsers send it nowhere else;
+	// prefix as its Path, so browsers send it to the library's endpoints
+	// (refresh, and logout after the access cookie expired) and nowhere else;
 	// a "__Host-" name is set with Path=/ instead (the prefix requires it),
 	// trading that narrowness for immunity to planting by sibling
 	// subdomains (see DefaultRefreshCookie). Zero: DefaultRefreshCookie.
@@ -74,7 +75,6 @@ type config struct {
 	jwksPath   string
 	bodyLimit  int64
 	cookies    *cookieConfig
-	enumSafe   bool
 	noRegister bool
 	adminRole  auth.Role
 	ips        IPResolver
@@ -87,7 +87,9 @@ type cookieConfig struct {
 	accessName  string
 	refreshName string
 	refreshPath string
-	csrf        *http.CrossOriginProtection
+	// legacyRefreshPath is where earlier versions put the refresh cookie.
+	legacyRefreshPath string
+	csrf              *http.CrossOriginProtection
 }
 
 // WithPrefix sets the path under which Mount registers the endpoints. It
@@ -115,20 +117,6 @@ func WithCookies(ck Cookies) Option {
 		c.cookies = &cookieConfig{sameSite: ck.SameSite, accessName: ck.AccessName, refreshName: ck.RefreshName, csrf: ck.CrossOrigin}
 	}
 }
-
-// WithEnumerationSafeRegistration makes registration answer a taken email
-// address exactly like a successful registration: 202 Accepted with the
-// same body and no user data, so that the endpoint cannot be used to find
-// out who has an account (OWASP ASVS 5.0 V6.3.8). Both outcomes cost one
-// password hash. The Authenticator's Config.Notifier then tells the
-// address's owner: a verification message for a new account, an "account
-// exists" notice for a taken one. Default: 201 with the user, or 409
-// email_taken.
-//
-// It also makes an e-mail change to a taken address (POST
-// {prefix}/email/change) answer 202 like one to a free address, instead of 409 email_taken: no
-// confirmation message is sent, and the account stays at its address.
-func WithEnumerationSafeRegistration() Option { return func(c *config) { c.enumSafe = true } }
 
 // WithoutRegistration leaves the register endpoint out of Mount, for
 // applications whose administrators create the accounts.
@@ -202,9 +190,14 @@ func newConfig(opts []Option) (*config, error) {
 		if !validCookieName(cc.accessName) || !validCookieName(cc.refreshName) || cc.accessName == cc.refreshName {
 			return nil, errors.New("middleware: cookie names must be distinct, non-empty HTTP tokens")
 		}
-		cc.refreshPath = c.prefix + "/refresh"
+		// The refresh cookie goes to the prefix: to refresh, and to logout,
+		// which must end the session when the access cookie has expired.
+		// Versions before kept it at the refresh endpoint's path; that
+		// cookie is deleted wherever a new one is set, so a browser never
+		// sends two.
+		cc.refreshPath, cc.legacyRefreshPath = c.prefix, c.prefix+"/refresh"
 		if hasPrefixFold(cc.refreshName, "__Host-") {
-			cc.refreshPath = "/"
+			cc.refreshPath, cc.legacyRefreshPath = "/", ""
 		}
 		if cc.csrf == nil {
 			cc.csrf = http.NewCrossOriginProtection()

@@ -43,6 +43,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "database URL", env: map[string]string{"DATABASE_URL": "mysql://root:hunter2@db/app"}, want: "DATABASE_URL", secret: "hunter2"},
 		{name: "redis URL", env: map[string]string{"REDIS_URL": "http://user:hunter2@redis"}, want: "REDIS_URL", secret: "hunter2"},
 		{name: "both redis settings", env: map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_ADDRS": "127.0.0.1:7000"}, want: "REDIS_ADDRS"},
+		{name: "enumeration-safe without mail", env: map[string]string{"ENUMERATION_SAFE_REGISTRATION": "true"}, want: "ENUMERATION_SAFE_REGISTRATION"},
 		{name: "verified e-mail without mail", env: map[string]string{"REQUIRE_VERIFIED_EMAIL": "true"}, want: "REQUIRE_VERIFIED_EMAIL"},
 		{name: "password in clear text", env: map[string]string{"SMTP_ADDR": "mail:25", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "hunter2", "SMTP_INSECURE_SKIP_TLS": "true"}, want: "SMTP_INSECURE_SKIP_TLS", secret: "hunter2"},
 		{name: "trusted proxies", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, want: "TRUSTED_PROXIES"},

@@ -126,7 +126,7 @@ func (c *config) settings() []setting {
 		{env: "COOKIES", flag: "cookies", isBool: true, def: "false", set: boolean(&c.Cookies),
 			usage: "cookie mode for browsers: tokens in HttpOnly Secure SameSite=Strict cookies, cross-origin checks (needs HTTPS or localhost)"},
 		{env: "ENUMERATION_SAFE_REGISTRATION", flag: "enumeration-safe", isBool: true, def: "false", set: boolean(&c.EnumerationSafe),
-			usage: "answer registration with 202 whether or not the address is taken (the owner is mailed); for public sign-up pages"},
+			usage: "answer registration and e-mail change with 202 whether or not the address is taken (the owner is mailed), and refuse login until the address is verified, exactly as a wrong password; for public sign-up pages (needs SMTP_ADDR or MAIL_DIR)"},
 		{env: "REQUIRE_VERIFIED_EMAIL", flag: "require-verified-email", isBool: true, def: "false", set: boolean(&c.RequireVerified),
 			usage: "refuse login until the e-mail address is verified (needs SMTP_ADDR or MAIL_DIR)"},
 		{env: "PUBLIC_URL", flag: "public-url", set: publicURL(&c.PublicURL),
@@ -239,6 +239,8 @@ func (c *config) validate() error {
 		return errors.New("set both SMTP_USERNAME and SMTP_PASSWORD, or neither")
 	case c.RequireVerified && !c.mailEnabled():
 		return errors.New("REQUIRE_VERIFIED_EMAIL needs SMTP_ADDR or MAIL_DIR to deliver the verification e-mail")
+	case c.EnumerationSafe && !c.mailEnabled():
+		return errors.New("ENUMERATION_SAFE_REGISTRATION needs SMTP_ADDR or MAIL_DIR: unverified users cannot log in, and must receive the verification e-mail")
 	}
 	return nil
 }

@@ -106,6 +106,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		ActionTokens:         st.sql,
 		Notifier:             notifier,
 		RequireVerifiedEmail: cfg.RequireVerified,
+		EnumerationSafe:      cfg.EnumerationSafe,
 		Issuer:               cfg.Issuer,
 		Audience:             cfg.Audience,
 		AccessTTL:            cfg.AccessTTL,
@@ -180,9 +181,6 @@ func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger
 	opts := []middleware.Option{middleware.WithIPResolver(ips), middleware.WithLogger(log)}
 	if cfg.Cookies {
 		opts = append(opts, middleware.WithCookies(middleware.Cookies{}))
-	}
-	if cfg.EnumerationSafe {
-		opts = append(opts, middleware.WithEnumerationSafeRegistration())
 	}
 	// One Handler for the library's endpoints and every route's
 	// middleware: they read the same cookies, find clients the same way
