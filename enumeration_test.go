@@ -90,3 +90,48 @@ func BenchmarkLogin(b *testing.B) {
 		})
 	}
 }
+
+// TestEnumerationSafeUnverifiedLogin: with Config.EnumerationSafe, the
+// right password of an unverified user (a registration a probe just made)
+// gets exactly what a wrong password gets: the same error value, one
+// argon2id computation, an attempt counted against the lockout; once the
+// address is verified the login succeeds.
+func TestEnumerationSafeUnverifiedLogin(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	h, err := auth.NewHasher(auth.HasherConfig{})
+	require.NoError(t, err)
+	outbox := &authtest.Outbox{}
+	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, nil,
+		auth.Config{Hasher: h, EnumerationSafe: true, ActionTokens: st, Notifier: outbox, Events: audit.Nop{},
+			Limits: auth.Limits{LoginPerIP: auth.Limit{Burst: -1}, LoginPerAccount: auth.Limit{Burst: 3, Period: time.Hour}}})
+	u, err := a.Register(ctx, auth.RegisterRequest{Email: "probe@example.com", Password: pw})
+	require.NoError(t, err)
+	try := func(password string) (uint64, error) {
+		before := auth.HashCount(h)
+		_, _, err := a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
+		return auth.HashCount(h) - before, err
+	}
+	n1, err1 := try(pw)
+	n2, err2 := try("wrong password, surely")
+	require.Equal(t, auth.ErrInvalidCredentials, err1, "the right password of an unverified user")
+	require.Equal(t, err1, err2)
+	require.Equal(t, n1, n2)
+	require.Equal(t, uint64(1), n1)
+	_, err = try(pw)
+	require.ErrorIs(t, err, auth.ErrInvalidCredentials)
+	_, err = try(pw)
+	require.ErrorIs(t, err, auth.ErrRateLimited, "each counted against the lockout, like a wrong password")
+
+	_, err = auth.New(auth.Config{Keys: a.Keys(), Users: st, Tenants: st, Sessions: st, Revocations: st, EnumerationSafe: true})
+	require.ErrorContains(t, err, "EnumerationSafe needs")
+
+	require.NoError(t, a.Unlock(ctx, u.Email))
+	m, ok := outbox.Last(u.Email, auth.MessageVerifyEmail)
+	require.True(t, ok, "registration sent the verification message")
+	_, err = a.VerifyEmail(ctx, m.Token)
+	require.NoError(t, err)
+	_, _, err = a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: pw})
+	require.NoError(t, err)
+}
