@@ -28,6 +28,8 @@ var (
 	errNoEndpoint             = errors.New("middleware: no endpoint at this path")
 	errMethodNotAllowed       = errors.New("middleware: method not allowed")
 	errWrongPassword          = errors.New("middleware: the current password is wrong")
+	errWrongCode              = errors.New("middleware: the second-factor code is wrong")
+	errInvalidStepUp          = errors.New("middleware: a step-up takes a password or a code, not both")
 	errInvalidActionToken     = errors.New("middleware: invalid, used or expired e-mailed token")
 
 	errUnsupportedMediaType = errors.New("middleware: content type is not application/json")
@@ -153,6 +155,8 @@ var errorTable = [...]mapping{
 	// password gets at login.
 	{err: errWrongPassword, status: 403, code: "invalid_credentials",
 		detail: "The current password is incorrect."},
+	{err: errWrongCode, status: 403, code: "invalid_code",
+		detail: "The second-factor code is wrong, malformed or already used."},
 
 	// Resources. A resource of another tenant is not found, never
 	// forbidden: a 403 would confirm that it exists (OWASP ASVS 5.0 V8.2, IDOR).
@@ -184,6 +188,7 @@ var errorTable = [...]mapping{
 		detail: "The request body has the same field twice (names are compared case-insensitively)."},
 	{err: errFieldType, status: 400, code: "invalid_field_type", detail: "A field of the request body has the wrong type or is null."},
 	{err: errMissingField, status: 400, code: "missing_field", detail: "A required field of the request body is missing."},
+	{err: errInvalidStepUp, status: 400, code: "invalid_field_type", detail: "A step-up takes a password, or a code and optionally its factor, not both."},
 	{err: errInvalidParameter, status: 400, code: "invalid_parameter", detail: "A query parameter is unknown, repeated or invalid."},
 
 	// Policy (422).
@@ -269,6 +274,9 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	if m.challenge != "" {
 		hd.Set("WWW-Authenticate", m.challenge)
 	}
+	if ia, ok := errors.AsType[*auth.InsufficientAuthError](err); ok {
+		hd.Set("WWW-Authenticate", insufficientChallenge(ia))
+	}
 	switch m.status {
 	case http.StatusTooManyRequests:
 		retry := time.Second
@@ -291,7 +299,15 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	if fe, ok := errors.AsType[*fieldError](err); ok {
 		p.Field = printableField(fe.field)
 	}
-	body, _ := json.Marshal(p) // cannot fail: strings and an int
+	var v any = p
+	if mfa, ok := errors.AsType[*auth.MFARequiredError](err); ok {
+		factors := mfa.Factors
+		if factors == nil {
+			factors = []string{}
+		}
+		v = mfaProblem{Problem: p, Ticket: mfa.Ticket, ExpiresAt: mfa.ExpiresAt, Factors: factors, Enroll: mfa.Enroll}
+	}
+	body, _ := json.Marshal(v) // cannot fail: strings, ints, a time
 	w.WriteHeader(m.status)
 	_, _ = w.Write(append(body, '\n'))
 }

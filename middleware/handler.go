@@ -116,6 +116,9 @@ func (h *Handler) allowed(r *http.Request) []string {
 //	POST   {prefix}/logout               end this session
 //	POST   {prefix}/logout-all           end every session of the caller
 //	GET    {prefix}/me                   the caller's account
+//	POST   {prefix}/login/mfa            the second step of a login (401 mfa_required)
+//	POST   {prefix}/step-up              re-authenticate: a new session, auth_time now
+//	GET    {prefix}/factors              the caller's second factors
 //	POST   {prefix}/verify-email         confirm an address with an e-mailed token
 //	POST   {prefix}/verify-email/resend  send a new verification message
 //	POST   {prefix}/password/forgot      send a password-reset message
@@ -131,6 +134,7 @@ func (h *Handler) allowed(r *http.Request) []string {
 //	GET    {prefix}/users/{id}           administration: one user
 //	PATCH  {prefix}/users/{id}           administration: role, active, verified
 //	POST   {prefix}/users/{id}/unlock    administration: lift a login lockout
+//	DELETE {prefix}/users/{id}/factors   administration: remove a user's second factors
 //	GET    {prefix}/audit-events         administration: the tenant's audit log
 //	GET    /.well-known/jwks.json        the public keys (RFC 7517)
 //
@@ -187,7 +191,7 @@ func (h *Handler) newRoutes() []route {
 	var (
 		bodyErrors  = []error{errUnsupportedMediaType, errBodyTooLarge, errMalformedJSON}
 		authnErrors = []error{errNoCredentials, errQueryToken, errCrossOrigin, auth.ErrInvalidToken, auth.ErrUnavailable}
-		adminErrors = append(slices.Clone(authnErrors), errInsufficientRole)
+		adminErrors = append(slices.Clone(authnErrors), errInsufficientRole, auth.ErrInsufficientAuth)
 		newUserErrs = []error{auth.ErrInvalidEmail, auth.ErrPasswordPolicy, auth.ErrInvalidInput, auth.ErrTenantNotFound, auth.ErrEmailTaken}
 		// Lifecycle flows: a feature the host may not have configured,
 		// and a store that may be down.
@@ -206,22 +210,27 @@ func (h *Handler) newRoutes() []route {
 			[]error{auth.ErrRateLimited, auth.ErrUnavailable})
 	}
 	add("POST", p+"/login", h.public(h.login), []int{200}, bodyErrors, []error{errCrossOrigin,
-		auth.ErrInvalidCredentials, auth.ErrUserInactive, auth.ErrEmailNotVerified, auth.ErrRateLimited, auth.ErrUnavailable})
+		auth.ErrInvalidCredentials, auth.ErrMFARequired, auth.ErrUserInactive, auth.ErrEmailNotVerified, auth.ErrRateLimited, auth.ErrUnavailable})
+	add("POST", p+"/login/mfa", h.public(h.loginMFA), []int{200}, bodyErrors, []error{errCrossOrigin,
+		auth.ErrInvalidCode, auth.ErrInvalidToken, auth.ErrUserInactive, auth.ErrInvalidInput, auth.ErrRateLimited, auth.ErrUnavailable})
 	add("POST", p+"/refresh", h.public(h.refresh), []int{200}, bodyErrors, []error{errCrossOrigin, errNoCredentials,
 		errMultipleCredentials, auth.ErrInvalidToken, auth.ErrUserInactive, auth.ErrEmailNotVerified, auth.ErrConflict,
 		auth.ErrRateLimited, auth.ErrUnavailable})
 	add("POST", p+"/logout", h.public(h.logout), []int{204}, authnErrors)
 	add("POST", p+"/logout-all", h.authenticated(h.logoutAll), []int{204}, authnErrors)
 	add("GET", p+"/me", h.authenticated(h.me), []int{200}, authnErrors, []error{auth.ErrUserNotFound})
+	add("POST", p+"/step-up", h.authenticated(h.stepUp), []int{200}, authnErrors, bodyErrors, []error{errWrongPassword, errWrongCode,
+		errInvalidStepUp, auth.ErrUserInactive, auth.ErrUserNotFound, auth.ErrInvalidInput, auth.ErrRateLimited})
+	add("GET", p+"/factors", h.authenticated(h.factors), []int{200}, authnErrors, []error{auth.ErrUserNotFound})
 	add("POST", p+"/verify-email", h.public(h.verifyEmail), []int{200}, bodyErrors, lifecycle, []error{errInvalidActionToken})
 	add("POST", p+"/verify-email/resend", h.authenticated(h.resendVerification), []int{202}, authnErrors, lifecycle,
 		[]error{auth.ErrUserNotFound, auth.ErrRateLimited})
 	add("POST", p+"/password/forgot", h.public(h.forgotPassword), []int{202}, bodyErrors, lifecycle, []error{auth.ErrRateLimited})
 	add("POST", p+"/password/reset", h.public(h.resetPassword), []int{204}, bodyErrors, lifecycle,
 		[]error{errInvalidActionToken, auth.ErrPasswordPolicy, auth.ErrUserInactive, auth.ErrBusy})
-	add("POST", p+"/password/change", h.authenticated(h.changePassword), []int{204}, authnErrors, bodyErrors, reauth,
+	add("POST", p+"/password/change", h.sensitive(h.changePassword), []int{204}, authnErrors, bodyErrors, reauth,
 		[]error{auth.ErrPasswordPolicy, auth.ErrBusy})
-	add("POST", p+"/email/change", h.authenticated(h.changeEmail), []int{202}, authnErrors, bodyErrors, reauth, lifecycle,
+	add("POST", p+"/email/change", h.sensitive(h.changeEmail), []int{202}, authnErrors, bodyErrors, reauth, lifecycle,
 		[]error{auth.ErrInvalidEmail, auth.ErrEmailTaken})
 	add("POST", p+"/email/confirm", h.public(h.confirmEmail), []int{200}, bodyErrors, lifecycle,
 		[]error{errInvalidActionToken, auth.ErrEmailTaken})
@@ -234,6 +243,8 @@ func (h *Handler) newRoutes() []route {
 	add("GET", p+"/users/{id}", h.admin(h.getUser), []int{200}, adminErrors, []error{auth.ErrUserNotFound})
 	add("PATCH", p+"/users/{id}", h.admin(h.updateUser), []int{200}, adminErrors, bodyErrors,
 		[]error{auth.ErrUserNotFound, auth.ErrInvalidRole, errRoleAboveCaller, errSelfModification})
+	add("DELETE", p+"/users/{id}/factors", h.admin(h.resetFactors), []int{204}, adminErrors,
+		[]error{auth.ErrUserNotFound, errRoleAboveCaller, auth.ErrNotConfigured})
 	add("POST", p+"/users/{id}/unlock", h.admin(h.unlockUser), []int{204}, adminErrors, []error{auth.ErrUserNotFound, errRoleAboveCaller})
 	add("GET", p+"/audit-events", h.admin(h.auditEvents), []int{200}, adminErrors, []error{errInvalidParameter, auth.ErrNotConfigured})
 	if h.c.jwksPath != "" {
@@ -287,6 +298,23 @@ func (h *Handler) admin(fn handlerFunc) http.Handler {
 		c, _ := ClaimsFrom(r)
 		if !h.a.RoleAtLeast(c.Role, role) {
 			return errInsufficientRole
+		}
+		// Administration under an MFA policy (auth.Config.MFA) needs a
+		// token of a multi-factor login: 401 with an RFC 9470 challenge.
+		if err := h.a.RequireMFAByPolicy(c); err != nil {
+			return err
+		}
+		return fn(w, r)
+	})
+}
+
+// sensitive serves fn behind Authenticate and, for users an MFA policy
+// covers, RequireMFAByPolicy: changing the password or the address.
+func (h *Handler) sensitive(fn handlerFunc) http.Handler {
+	return h.authenticated(func(w http.ResponseWriter, r *http.Request) error {
+		c, _ := ClaimsFrom(r)
+		if err := h.a.RequireMFAByPolicy(c); err != nil {
+			return err
 		}
 		return fn(w, r)
 	})

@@ -169,18 +169,28 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 // role_above_caller (least privilege, OWASP ASVS 5.0 V8.2). Errors also:
 // 404, 503.
 func (h *Handler) unlockUser(w http.ResponseWriter, r *http.Request) error {
-	c, _ := ClaimsFrom(r)
-	u, err := h.a.User(r.Context(), c.TenantID, r.PathValue("id"))
+	u, err := h.manageable(r)
 	if err != nil {
 		return err
-	}
-	if h.aboveCaller(c, u.Role) {
-		return errRoleAboveCaller
 	}
 	if err := h.a.Unlock(r.Context(), u.Email); err != nil {
 		return err
 	}
 	return writeNoContent(w)
+}
+
+// manageable returns the user the path's {id} names, of the caller's
+// tenant and not ranked above the caller.
+func (h *Handler) manageable(r *http.Request) (*auth.User, error) {
+	c, _ := ClaimsFrom(r)
+	u, err := h.a.User(r.Context(), c.TenantID, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if h.aboveCaller(c, u.Role) {
+		return nil, errRoleAboveCaller
+	}
+	return u, nil
 }
 
 // aboveCaller reports whether role is a known role ranked above the

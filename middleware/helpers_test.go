@@ -118,6 +118,9 @@ type envConfig struct {
 	lifecycle bool
 	// audit makes the memstore the event sink and the audit log.
 	audit bool
+	// factors, if set, gives Config.SecondFactors over the memstore and
+	// the env's clock.
+	factors func(*memstore.Store, *authtest.Clock) []auth.SecondFactor
 }
 
 func newEnv(t *testing.T, opts ...middleware.Option) *env {
@@ -143,6 +146,9 @@ func newEnvWith(t *testing.T, ec envConfig) *env {
 		ec.cfg.Events, ec.cfg.AuditLog = st, st
 	}
 	clock := authtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	if ec.factors != nil {
+		ec.cfg.SecondFactors = ec.factors(st, clock)
+	}
 	a := authtest.NewAuthenticator(t, stores, clock, ec.cfg)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -77,7 +77,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	h, err := New(newTestAuthenticator(t))
 	require.NoError(t, err)
 	public := map[string]bool{
-		"/register": true, "/login": true, "/refresh": true,
+		"/register": true, "/login": true, "/login/mfa": true, "/refresh": true,
 		"/verify-email": true, "/password/forgot": true, "/password/reset": true, "/email/confirm": true,
 	}
 	for _, rt := range h.routes {
