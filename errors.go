@@ -90,6 +90,12 @@ var (
 	// from one client or against one account (including a temporary
 	// account lock). HTTP maps it to 429 with Retry-After.
 	ErrRateLimited = errors.New("auth: too many attempts")
+	// ErrFactorEnrolled is returned by a credential package when the user
+	// already has the second factor being enrolled.
+	ErrFactorEnrolled = errors.New("auth: second factor already enrolled")
+	// ErrFactorNotEnrolled is returned by a credential package when the
+	// user has no such second factor (or no enrolment pending to confirm).
+	ErrFactorNotEnrolled = errors.New("auth: second factor not enrolled")
 )
 
 // RateLimitError is returned when an attempt is refused by a rate limit or

@@ -168,6 +168,10 @@ var errorTable = [...]mapping{
 	{err: auth.ErrSessionNotFound, status: 404, code: "session_not_found", detail: "The session does not exist or has ended."},
 	{err: auth.ErrEmailTaken, status: 409, code: "email_taken", detail: "The email address is already registered."},
 	{err: auth.ErrTenantTaken, status: 409, code: "tenant_taken", detail: "The tenant slug is already in use."},
+	{err: auth.ErrFactorEnrolled, status: 409, code: "factor_enrolled",
+		detail: "This second factor is already enrolled; disable it first to enrol it anew."},
+	{err: auth.ErrFactorNotEnrolled, status: 409, code: "factor_not_enrolled",
+		detail: "This second factor is not enrolled, or no enrolment is pending to confirm."},
 	{err: auth.ErrConflict, status: 409, code: "conflict", detail: "The resource was changed concurrently; retry the request."},
 
 	// Reading the request.

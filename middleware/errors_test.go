@@ -48,6 +48,8 @@ var sentinels = map[string]error{
 	"ErrMFARequired":        auth.ErrMFARequired,
 	"ErrInsufficientAuth":   auth.ErrInsufficientAuth,
 	"ErrInvalidCode":        auth.ErrInvalidCode,
+	"ErrFactorEnrolled":     auth.ErrFactorEnrolled,
+	"ErrFactorNotEnrolled":  auth.ErrFactorNotEnrolled,
 }
 
 // rootSentinels returns the names of the exported package-level variables

@@ -44,6 +44,7 @@ type specOp struct {
 	Security    []any  `json:"security"`
 	RequestBody bool   `json:"requestBody"`
 	Responses   []int  `json:"responses"`
+	Extension   string `json:"extension"`
 }
 
 func loadSpec(path string) (*specDoc, error) {

@@ -57,9 +57,18 @@ func New(a *auth.Authenticator, opts ...Option) (*Handler, error) {
 	}
 	h := &Handler{a: a, c: c, mux: http.NewServeMux(), probe: http.NewServeMux()}
 	h.routes = h.newRoutes()
+	ext, err := h.extensionRoutes()
+	if err != nil {
+		return nil, err
+	}
+	core := len(h.routes)
+	h.routes = append(h.routes, ext...)
 	seen := map[string]bool{}
-	for _, rt := range h.routes {
+	for i, rt := range h.routes {
 		pattern := rt.pattern()
+		if seen[pattern] && i >= core {
+			return nil, fmt.Errorf("middleware: WithExtensions: %s is already an endpoint", pattern)
+		}
 		if seen[pattern] {
 			return nil, fmt.Errorf("middleware: JWKS path %q is also an endpoint's path", c.jwksPath)
 		}

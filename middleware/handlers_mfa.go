@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -103,11 +102,8 @@ func (h *Handler) stepUp(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		pair, err = h.a.StepUpCode(r.Context(), c, b.Factor, b.Code, h.client(r))
 	}
-	switch {
-	case errors.Is(err, auth.ErrInvalidCode):
-		return errWrongCode
-	case err != nil:
-		return reauthError(err)
+	if err != nil {
+		return ReauthError(err)
 	}
 	return h.writeTokens(w, pair, nil)
 }

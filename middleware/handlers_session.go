@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -126,6 +127,11 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) error {
 // writeTokens writes a token response for pair (and u, on login), setting
 // the cookies in cookie mode.
 func (h *Handler) writeTokens(w http.ResponseWriter, pair *auth.TokenPair, u *auth.User) error {
+	return h.writeTokensWith(w, pair, u, nil)
+}
+
+// writeTokensWith is writeTokens with extra members (WriteTokensWith).
+func (h *Handler) writeTokensWith(w http.ResponseWriter, pair *auth.TokenPair, u *auth.User, extra map[string]any) error {
 	now := pair.IssuedAt // the Authenticator's clock
 	resp := tokenResponse{
 		AccessToken: pair.AccessToken, TokenType: pair.TokenType, RefreshToken: pair.RefreshToken,
@@ -142,7 +148,23 @@ func (h *Handler) writeTokens(w http.ResponseWriter, pair *auth.TokenPair, u *au
 		}
 		resp.AccessToken, resp.RefreshToken = "", ""
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	if len(extra) == 0 {
+		return writeJSON(w, http.StatusOK, resp)
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for k, v := range extra {
+		if _, taken := m[k]; !taken {
+			m[k] = v
+		}
+	}
+	return writeJSON(w, http.StatusOK, m)
 }
 
 // cookie returns an HttpOnly, Secure, SameSite cookie (OWASP ASVS 5.0

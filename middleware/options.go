@@ -73,6 +73,7 @@ type Cookies struct {
 type config struct {
 	prefix     string
 	jwksPath   string
+	extensions []Extension
 	bodyLimit  int64
 	cookies    *cookieConfig
 	noRegister bool

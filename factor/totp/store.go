@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/internal/errs"
 )
 
 // Sentinel errors of the stores (and of the flows that pass them on).
@@ -18,8 +21,8 @@ var (
 	ErrStepUsed = errors.New("totp: time step already used")
 	// ErrAlreadyEnrolled is returned by Enroll and Confirm (and by
 	// Store.PutPendingTOTPSecret) when the user has a confirmed secret:
-	// disable it first.
-	ErrAlreadyEnrolled = errors.New("totp: already enrolled")
+	// disable it first. It wraps auth.ErrFactorEnrolled.
+	ErrAlreadyEnrolled = errs.Kind(auth.ErrFactorEnrolled, "totp: already enrolled")
 )
 
 // Secret is a user's TOTP secret as stored: sealed (AES-256-GCM) under the

@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/internal/errs"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
@@ -63,14 +64,17 @@ const Name = "totp"
 
 // Errors of the flows besides the store sentinels.
 var (
-	// ErrNotEnrolled: the user has no confirmed TOTP secret.
-	ErrNotEnrolled = errors.New("totp: not enrolled")
+	// ErrNotEnrolled: the user has no confirmed TOTP secret. It wraps
+	// auth.ErrFactorNotEnrolled.
+	ErrNotEnrolled = errs.Kind(auth.ErrFactorNotEnrolled, "totp: not enrolled")
 	// ErrNoPendingEnrollment: Confirm was called without Enroll before it
-	// (or the pending secret was removed).
-	ErrNoPendingEnrollment = errors.New("totp: no pending enrolment")
+	// (or the pending secret was removed). It wraps
+	// auth.ErrFactorNotEnrolled.
+	ErrNoPendingEnrollment = errs.Kind(auth.ErrFactorNotEnrolled, "totp: no pending enrolment")
 	// ErrEnrollNotAllowed: the MFA ticket does not allow enrolling a factor
-	// (the user already has one, or the policy does not require one).
-	ErrEnrollNotAllowed = errors.New("totp: the ticket does not allow enrolment")
+	// (the user already has one, which the login must use, or the policy
+	// does not require one). It wraps auth.ErrMFARequired.
+	ErrEnrollNotAllowed = errs.Kind(auth.ErrMFARequired, "totp: the ticket does not allow enrolment")
 )
 
 // Config configures a TOTP factor.
@@ -530,6 +534,38 @@ func (t *TOTP) ConfirmLogin(ctx context.Context, ticket, code string, client aut
 		return nil, nil, nil, err
 	}
 	return pair, u, conf, nil
+}
+
+// EnrollCaller is Enroll for the user of c, who must have authenticated
+// within Config.RecentAuth (else the *auth.InsufficientAuthError of
+// auth.RequireRecentAuth): a stolen access token alone cannot put the
+// thief's authenticator on the account.
+func (t *TOTP) EnrollCaller(ctx context.Context, c *auth.Claims) (*Enrollment, error) {
+	a, err := t.fresh(c)
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.CurrentUser(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return t.Enroll(ctx, u)
+}
+
+// ConfirmCaller is Confirm for the user of c.
+func (t *TOTP) ConfirmCaller(ctx context.Context, c *auth.Claims, code string) (*Confirmation, error) {
+	a, err := t.authenticator()
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("%w: no claims", auth.ErrInvalidInput)
+	}
+	u, err := a.CurrentUser(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return t.Confirm(ctx, u, code)
 }
 
 // Disable removes the TOTP secret and recovery codes of the user of c,

@@ -39,6 +39,9 @@ type operation struct {
 	Security    []any  `json:"security"`
 	RequestBody bool   `json:"requestBody"`
 	Responses   []int  `json:"responses"`
+	// Extension names the package whose Extension serves the operation
+	// (x-extension), or is empty for the Handler's own.
+	Extension string `json:"extension,omitempty"`
 }
 
 var httpMethods = map[string]bool{"get": true, "put": true, "post": true, "delete": true, "options": true, "head": true, "patch": true, "trace": true}
@@ -79,11 +82,12 @@ func summarize(path string) (*summary, error) {
 				Security    []any          `yaml:"security"`
 				RequestBody map[string]any `yaml:"requestBody"`
 				Responses   map[string]any `yaml:"responses"`
+				Extension   string         `yaml:"x-extension"`
 			}
 			if err := node.Decode(&op); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, p, err)
 			}
-			o := operation{OperationID: op.OperationID, Security: op.Security, RequestBody: op.RequestBody != nil}
+			o := operation{OperationID: op.OperationID, Security: op.Security, RequestBody: op.RequestBody != nil, Extension: op.Extension}
 			for code := range op.Responses {
 				n, err := strconv.Atoi(code)
 				if err != nil {
