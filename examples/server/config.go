@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,20 +23,22 @@ import (
 // config is the server's configuration, read from the environment and from
 // flags (a flag overrides its variable) by loadConfig, and validated there.
 type config struct {
-	Listen          string        // LISTEN_ADDR
-	DatabaseURL     string        // DATABASE_URL (environment only)
-	RedisURL        string        // REDIS_URL (environment only)
-	RedisAddrs      []string      // REDIS_ADDRS
-	RedisPassword   string        // REDIS_PASSWORD (environment only)
-	RedisPrefix     string        // REDIS_PREFIX
-	RedisTimeout    time.Duration // REDIS_TIMEOUT
-	RedisEviction   bool          // REDIS_ALLOW_EVICTION
-	KeyFile         string        // KEY_FILE
-	Issuer          string        // AUTH_ISSUER
-	Audience        string        // AUTH_AUDIENCE
-	AccessTTL       time.Duration // ACCESS_TTL
-	SessionTTL      time.Duration // SESSION_TTL
-	SessionIdleTTL  time.Duration // SESSION_IDLE_TTL
+	Listen          string         // LISTEN_ADDR
+	DatabaseURL     string         // DATABASE_URL (environment only)
+	RedisURL        string         // REDIS_URL (environment only)
+	RedisAddrs      []string       // REDIS_ADDRS
+	RedisPassword   string         // REDIS_PASSWORD (environment only)
+	RedisPrefix     string         // REDIS_PREFIX
+	RedisTimeout    time.Duration  // REDIS_TIMEOUT
+	RedisEviction   bool           // REDIS_ALLOW_EVICTION
+	KeyFile         string         // KEY_FILE
+	TOTPKeyFile     string         // TOTP_KEY_FILE
+	MFARequired     auth.MFAPolicy // MFA_REQUIRED
+	Issuer          string         // AUTH_ISSUER
+	Audience        string         // AUTH_AUDIENCE
+	AccessTTL       time.Duration  // ACCESS_TTL
+	SessionTTL      time.Duration  // SESSION_TTL
+	SessionIdleTTL  time.Duration  // SESSION_IDLE_TTL
 	TrustedProxies  []netip.Prefix
 	Cookies         bool   // COOKIES
 	EnumerationSafe bool   // ENUMERATION_SAFE_REGISTRATION
@@ -113,6 +116,10 @@ func (c *config) settings() []setting {
 			usage: "INSECURE: start even if Redis' maxmemory-policy is not noeviction; an evicted revocation reads as not revoked"},
 		{env: "KEY_FILE", flag: "key-file", def: "./auth-keys.json", set: nonEmpty(&c.KeyFile),
 			usage: "JSON file of signing keys (private JWKs, mode 0600); created with a new Ed25519 key if missing"},
+		{env: "TOTP_KEY_FILE", flag: "totp-key-file", def: "./auth-totp-keys.json", set: nonEmpty(&c.TOTPKeyFile),
+			usage: "JSON file of the keys that seal users' TOTP secrets at rest (mode 0600); created with a new key if missing"},
+		{env: "MFA_REQUIRED", flag: "mfa-required", def: "none", set: mfaPolicy(&c.MFARequired),
+			usage: "who must use a second factor besides those who enrolled one: none, all, or comma-separated roles (admin); a user it covers who has none enrols at login"},
 		{env: "AUTH_ISSUER", flag: "issuer", def: "auth", set: nonEmpty(&c.Issuer), usage: `"iss" of access tokens`},
 		{env: "AUTH_AUDIENCE", flag: "audience", set: str(&c.Audience), usage: `"aud" of access tokens; empty: the issuer`},
 		{env: "ACCESS_TTL", flag: "access-ttl", def: "15m", set: duration(&c.AccessTTL, time.Minute, 24*time.Hour),
@@ -335,6 +342,30 @@ func duration(dst *time.Duration, lo, hi time.Duration) func(string) error {
 			return fmt.Errorf("%q is not a duration from %v to %v (e.g. 15m)", s, lo, hi)
 		}
 		*dst = d
+		return nil
+	}
+}
+
+// mfaPolicy parses MFA_REQUIRED: none, all, or a list of roles.
+func mfaPolicy(dst *auth.MFAPolicy) func(string) error {
+	return func(s string) error {
+		switch s {
+		case "none":
+			*dst = auth.MFAPolicy{}
+			return nil
+		case "all":
+			*dst = auth.MFAPolicy{All: true}
+			return nil
+		}
+		var p auth.MFAPolicy
+		for _, r := range strings.Split(s, ",") {
+			role := auth.Role(strings.TrimSpace(r))
+			if !slices.Contains([]auth.Role{auth.RoleViewer, auth.RoleEditor, auth.RoleAdmin}, role) {
+				return fmt.Errorf("%q is not none, all, or a comma-separated list of viewer, editor and admin", s)
+			}
+			p.Roles = append(p.Roles, role)
+		}
+		*dst = p
 		return nil
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/audit"
+	"github.com/maestro-ml/auth/factor/totp"
+	"github.com/maestro-ml/auth/factor/totp/totphttp"
 	"github.com/maestro-ml/auth/middleware"
 	"github.com/maestro-ml/auth/store/bunstore"
 )
@@ -72,6 +74,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return fmt.Errorf("KEY_FILE: %w", err)
 	}
+	totpKeys, err := loadTOTPKeys(cfg.TOTPKeyFile, time.Now(), log)
+	if err != nil {
+		return fmt.Errorf("TOTP_KEY_FILE: %w", err)
+	}
+	// The second factor every user may enrol: TOTP with recovery codes.
+	second, err := totp.New(totp.Config{Store: st.sql, Keys: totpKeys, Issuer: cfg.Issuer})
+	if err != nil {
+		return fmt.Errorf("TOTP: %w", err)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -107,6 +118,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		Notifier:             notifier,
 		RequireVerifiedEmail: cfg.RequireVerified,
 		EnumerationSafe:      cfg.EnumerationSafe,
+		SecondFactors:        []auth.SecondFactor{second},
+		MFA:                  cfg.MFARequired,
 		Issuer:               cfg.Issuer,
 		Audience:             cfg.Audience,
 		AccessTTL:            cfg.AccessTTL,
@@ -124,7 +137,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	}
 
 	var draining atomic.Bool
-	handler, err := newHandler(cfg, a, st, log, &draining)
+	handler, err := newHandler(cfg, a, st, log, &draining, totphttp.New(second))
 	if err != nil {
 		return err
 	}
@@ -176,9 +189,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 
 // newHandler returns the server's routes, wrapped in the request log. It
 // fails only on an invalid middleware option.
-func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger, draining *atomic.Bool) (http.Handler, error) {
+func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger, draining *atomic.Bool, exts ...middleware.Extension) (http.Handler, error) {
 	ips := middleware.IPResolver{TrustedProxies: cfg.TrustedProxies}
-	opts := []middleware.Option{middleware.WithIPResolver(ips), middleware.WithLogger(log)}
+	opts := []middleware.Option{middleware.WithIPResolver(ips), middleware.WithLogger(log), middleware.WithExtensions(exts...)}
 	if cfg.Cookies {
 		opts = append(opts, middleware.WithCookies(middleware.Cookies{}))
 	}
