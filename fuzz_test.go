@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"strings"
 	"testing"
 
@@ -93,5 +94,40 @@ func FuzzNormalizeEmail(f *testing.F) {
 		again, err := NormalizeEmail(out)
 		require.NoError(t, err)
 		require.Equal(t, out, again)
+	})
+}
+
+// FuzzParseTicket feeds arbitrary strings to the MFA ticket parser: it
+// never panics, and what it accepts is short, names valid methods, and
+// hashes to the SHA-256 of exactly the presented bytes (so the methods in
+// the prefix cannot be altered without changing the stored hash). Tickets
+// it made itself always parse back to their methods.
+func FuzzParseTicket(f *testing.F) {
+	for _, s := range []string{"pwd.", "pwd." + strings.Repeat("A", 43), "pwd-fed." + strings.Repeat("b", 43), ".x", "", "PWD." + strings.Repeat("A", 43), strings.Repeat("a", 200)} {
+		f.Add(s)
+	}
+	good, _, err := newTicket([]Method{MethodPassword})
+	require.NoError(f, err)
+	f.Add(good)
+	f.Fuzz(func(t *testing.T, s string) {
+		methods, hash, ok := parseTicket(s)
+		if !ok {
+			return
+		}
+		require.LessOrEqual(t, len(s), MaxMFATicketBytes)
+		require.NotEmpty(t, methods)
+		for _, m := range methods {
+			require.True(t, validMethod(m), "method %q", m)
+		}
+		want := sha256.Sum256([]byte(s))
+		require.Equal(t, want[:], hash)
+		if len(methods) == 1 {
+			made, madeHash, err := newTicket(methods)
+			require.NoError(t, err)
+			back, backHash, ok := parseTicket(made)
+			require.True(t, ok)
+			require.Equal(t, methods, back)
+			require.Equal(t, madeHash, backHash)
+		}
 	})
 }

@@ -103,6 +103,8 @@ func FuzzDecodeForgotPassword(f *testing.F) { fuzzDecoder(f, decodeForgotPasswor
 func FuzzDecodeResetPassword(f *testing.F)  { fuzzDecoder(f, decodeResetPassword) }
 func FuzzDecodeChangePassword(f *testing.F) { fuzzDecoder(f, decodeChangePassword) }
 func FuzzDecodeChangeEmail(f *testing.F)    { fuzzDecoder(f, decodeChangeEmail) }
+func FuzzDecodeLoginMFA(f *testing.F)       { fuzzDecoder(f, decodeLoginMFA) }
+func FuzzDecodeStepUp(f *testing.F)         { fuzzDecoder(f, decodeStepUp) }
 
 func FuzzDecodeRefresh(f *testing.F) {
 	fuzzDecoder(f, func(b []byte) (refreshBody, error) { return decodeRefresh(b, true) })
