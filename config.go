@@ -245,9 +245,6 @@ func (c Config) normalize() (Config, error) {
 	if c.EnumerationSafe && (c.ActionTokens == nil || c.Notifier == nil) {
 		return c, errors.New("auth: Config.EnumerationSafe needs Config.ActionTokens and Config.Notifier: unverified users cannot log in, and must be able to verify")
 	}
-	if err := c.validateFactors(); err != nil {
-		return c, err
-	}
 	if err := c.Limits.validate(); err != nil {
 		return c, err
 	}
@@ -268,6 +265,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if !slices.Contains(c.Roles, c.DefaultRole) {
 		return c, fmt.Errorf("auth: Config.DefaultRole %q is not in Config.Roles", c.DefaultRole)
+	}
+	if err := c.validateFactors(); err != nil {
+		return c, err
 	}
 	if c.Hasher == nil {
 		h, err := NewHasher(HasherConfig{})
@@ -318,6 +318,11 @@ func (c *Config) validateFactors() error {
 		return errors.New("auth: Config.SecondFactors needs Config.ActionTokens, which keeps the tickets between a login's steps")
 	case c.MFA.set() && len(c.SecondFactors) == 0:
 		return errors.New("auth: Config.MFA requires second factors but Config.SecondFactors is empty")
+	}
+	for _, r := range c.MFA.Roles {
+		if !slices.Contains(c.Roles, r) {
+			return fmt.Errorf("auth: Config.MFA.Roles has %q, which is not one of Config.Roles %v", r, c.Roles)
+		}
 	}
 	return nil
 }

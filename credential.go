@@ -125,14 +125,27 @@ type CodeFactor interface {
 type MFAPolicy struct {
 	// All requires a second factor of every user.
 	All bool
-	// Roles requires it of users with any of these roles (e.g. admin).
+	// Roles requires it of users with any of these roles, or a role
+	// ranked above one of them in Config.Roles (admin covers a higher
+	// owner role too). Each must be one of Config.Roles.
 	Roles []Role
 	// Tenants requires it of every user of these tenants (IDs).
 	Tenants []string
 }
 
-func (p MFAPolicy) requires(u *User) bool {
-	return p.All || slices.Contains(p.Roles, u.Role) || slices.Contains(p.Tenants, u.TenantID)
+// requires reports whether the policy covers u; roles ranks the roles,
+// lowest first (Config.Roles).
+func (p MFAPolicy) requires(u *User, roles []Role) bool {
+	if p.All || slices.Contains(p.Tenants, u.TenantID) {
+		return true
+	}
+	have := slices.Index(roles, u.Role)
+	for _, r := range p.Roles {
+		if r == u.Role || (have >= 0 && have >= slices.Index(roles, r) && slices.Contains(roles, r)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p MFAPolicy) set() bool { return p.All || len(p.Roles) > 0 || len(p.Tenants) > 0 }

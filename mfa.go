@@ -104,7 +104,7 @@ func (a *Authenticator) SecondFactors(ctx context.Context, userID string) ([]str
 }
 
 // MFARequiredFor reports whether Config.MFA requires a second factor of u.
-func (a *Authenticator) MFARequiredFor(u *User) bool { return a.cfg.MFA.requires(u) }
+func (a *Authenticator) MFARequiredFor(u *User) bool { return a.cfg.MFA.requires(u, a.cfg.Roles) }
 
 // pendingStep decides whether u, having proven first, needs a second step,
 // and if so stores a ticket and returns it as an *MFARequiredError.
@@ -116,7 +116,7 @@ func (a *Authenticator) pendingStep(ctx context.Context, u *User, first []Method
 	if err != nil {
 		return nil, err
 	}
-	enroll := len(factors) == 0 && a.cfg.MFA.requires(u)
+	enroll := len(factors) == 0 && a.cfg.MFA.requires(u, a.cfg.Roles)
 	if len(factors) == 0 && !enroll {
 		return nil, nil
 	}
@@ -179,7 +179,7 @@ func (a *Authenticator) MFATicket(ctx context.Context, ticket string) (*MFATicke
 	if err != nil {
 		return nil, err
 	}
-	return &MFATicket{User: u, Methods: first, ExpiresAt: t.ExpiresAt, Factors: factors, Enroll: len(factors) == 0 && a.cfg.MFA.requires(u)}, nil
+	return &MFATicket{User: u, Methods: first, ExpiresAt: t.ExpiresAt, Factors: factors, Enroll: len(factors) == 0 && a.cfg.MFA.requires(u, a.cfg.Roles)}, nil
 }
 
 // MFARequest is the input of LoginMFA.

@@ -20,30 +20,42 @@ func (a *Authenticator) RequireMFA(c *Claims) error {
 // RequireMFAByPolicy is RequireMFA for the users Config.MFA covers (by the
 // role and tenant in c), and nil for the others.
 func (a *Authenticator) RequireMFAByPolicy(c *Claims) error {
-	if !a.cfg.MFA.requires(&User{Role: c.Role, TenantID: c.TenantID}) {
+	if !a.cfg.MFA.requires(&User{Role: c.Role, TenantID: c.TenantID}, a.cfg.Roles) {
 		return nil
 	}
 	return a.RequireMFA(c)
 }
 
 // RequireRecentAuth returns nil if the user of c authenticated (logged in
-// or stepped up) within maxAge, and otherwise an *InsufficientAuthError
-// with that max_age (RFC 9470). A token without auth_time is never recent.
+// or stepped up) within maxAge, and, for a user Config.MFA covers, with a
+// second factor; otherwise an *InsufficientAuthError with that max_age
+// (RFC 9470), and acr_values "mfa" when the policy covers the user. A
+// token without auth_time is never recent. To require a recent second
+// factor of everyone who has one, check RequireMFA too (factor/totp does
+// for its own settings).
 func (a *Authenticator) RequireRecentAuth(c *Claims, maxAge time.Duration) error {
-	if !c.AuthTime.IsZero() && a.cfg.Now().Sub(c.AuthTime) <= maxAge {
+	recent := !c.AuthTime.IsZero() && a.cfg.Now().Sub(c.AuthTime) <= maxAge
+	policy := a.RequireMFAByPolicy(c)
+	if recent && policy == nil {
 		return nil
 	}
-	e := &InsufficientAuthError{MaxAge: maxAge}
-	if c.HasMethod(MethodMFA) || a.RequireMFAByPolicy(c) != nil {
-		e.ACR = string(MethodMFA) // stepping up must keep (or bring) the second factor
+	e := &InsufficientAuthError{}
+	if !recent {
+		e.MaxAge = maxAge
+	}
+	if policy != nil {
+		e.ACR = string(MethodMFA)
 	}
 	return e
 }
 
 // StepUp re-authenticates the user of c within a live session: verify
 // checks a credential and returns its Proof, and the user gets a new
-// session whose amr adds the proof's methods to those of c (and "mfa" when
-// two factors have now been proven) and whose auth_time is now. The old
+// session whose auth_time is now and whose amr holds the proof's methods
+// and, when the proof is a possession factor (a code, a key), the
+// password or provider sign-in of c's login, and then "mfa". A password
+// step-up gives amr ["pwd"], whatever c had: "mfa" always means a second
+// factor proven at auth_time. The old
 // session ends, as after a change of privilege (OWASP ASVS 5.0 V7.2.4);
 // the client switches to the new token pair. Errors of verify count as in
 // VerifyMFA, against Limits.MFAPerAccount.
@@ -94,10 +106,32 @@ func (a *Authenticator) stepUpProof(ctx context.Context, u *User, verify func(co
 	return p, nil
 }
 
+// stepUpCarried returns the methods of the session's login that a step-up
+// with p keeps. auth_time becomes now, so "mfa" must mean that a second
+// factor was proven now: a possession proof (a code, a key) keeps the
+// session's password or provider sign-in, and the pair is multi-factor; a
+// password or provider proof keeps nothing, so a password step-up of a
+// multi-factor session is a password-only session, and a stolen token
+// plus the password can never pass for a fresh second factor.
+func stepUpCarried(old []Method, p Proof) []Method {
+	for _, m := range p.Methods {
+		if factorClass(m) != "have" {
+			return nil
+		}
+	}
+	var keep []Method
+	for _, m := range old {
+		if c := factorClass(m); c == "know" || c == "fed" {
+			keep = append(keep, m)
+		}
+	}
+	return keep
+}
+
 // replaceSession starts the stepped-up session and ends c's.
 func (a *Authenticator) replaceSession(ctx context.Context, c *Claims, u *User, client ClientInfo, p Proof) (*TokenPair, error) {
 	now := a.cfg.Now().UTC()
-	amr := combineMethods(c.AMR, p)
+	amr := combineMethods(stepUpCarried(c.AMR, p), p)
 	pair, u, err := a.startSession(ctx, u, client, amr, now)
 	if err != nil {
 		return nil, err

@@ -358,7 +358,18 @@ func mfaStepUp(t *testing.T, f mfaFlows) {
 
 	clock.Advance(time.Hour)
 	require.ErrorAs(t, a.RequireRecentAuth(mc, 10*time.Minute), &ia)
-	require.Equal(t, "mfa", ia.ACR, "an mfa session must step up with a second factor again")
+	require.Equal(t, 10*time.Minute, ia.MaxAge)
+	require.Empty(t, ia.ACR, "no policy covers the user: recency only")
+
+	// A password step-up of the mfa session is recent, and password-only:
+	// "mfa" means a second factor proven at auth_time.
+	pp, err := a.StepUpPassword(ctx, mc, password, client)
+	require.NoError(t, err)
+	pc, err := a.Authenticate(ctx, pp.AccessToken)
+	require.NoError(t, err)
+	require.Equal(t, []auth.Method{auth.MethodPassword}, pc.AMR)
+	require.NoError(t, a.RequireRecentAuth(pc, 10*time.Minute))
+	require.ErrorIs(t, a.RequireMFA(pc), auth.ErrInsufficientAuth)
 }
 
 func mfaSignIn(t *testing.T, f mfaFlows) {

@@ -59,6 +59,11 @@ import (
 	"github.com/pquerna/otp/totp"
 )
 
+// PendingTTL is how long an enrolment may wait for its first code; an
+// older pending secret is refused (ErrNoPendingEnrollment), so an abandoned
+// enrolment cannot be confirmed by guessing later.
+const PendingTTL = 15 * time.Minute
+
 // Name is the factor's name in auth (SecondFactor.Name, Proof.Factor).
 const Name = "totp"
 
@@ -427,7 +432,9 @@ type Confirmation struct {
 }
 
 // Confirm finishes u's enrolment with the first code of the pending
-// secret: the secret is confirmed (that code's step is recorded, so it
+// secret (at most PendingTTL old). It counts no attempts and ends no
+// session: for a signed-in user use ConfirmCaller, and at login
+// ConfirmLogin, which do both. On success the secret is confirmed (that code's step is recorded, so it
 // cannot be used again), a new set of recovery codes replaces any old one,
 // and auth.EventMFAEnrolled is recorded. A wrong code is auth.ErrInvalidCode
 // (the secret stays pending); no pending secret is ErrNoPendingEnrollment;
@@ -451,6 +458,9 @@ func (t *TOTP) Confirm(ctx context.Context, u *auth.User, code string) (*Confirm
 	}
 	if sec.Confirmed {
 		return nil, ErrAlreadyEnrolled
+	}
+	if t.cfg.Now().Sub(sec.CreatedAt) > PendingTTL {
+		return nil, ErrNoPendingEnrollment // abandoned: enrol anew
 	}
 	c, ok := t.parseTOTPCode(code)
 	if !ok {
@@ -533,6 +543,11 @@ func (t *TOTP) ConfirmLogin(ctx context.Context, ticket, code string, client aut
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// Sessions opened with the password alone before the policy applied
+	// end with the enrolment.
+	if err := a.RevokeOtherSessions(ctx, u.ID, pair.SessionID); err != nil {
+		return pair, u, conf, err
+	}
 	return pair, u, conf, nil
 }
 
@@ -541,7 +556,7 @@ func (t *TOTP) ConfirmLogin(ctx context.Context, ticket, code string, client aut
 // auth.RequireRecentAuth): a stolen access token alone cannot put the
 // thief's authenticator on the account.
 func (t *TOTP) EnrollCaller(ctx context.Context, c *auth.Claims) (*Enrollment, error) {
-	a, err := t.fresh(c)
+	a, err := t.fresh(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -552,20 +567,34 @@ func (t *TOTP) EnrollCaller(ctx context.Context, c *auth.Claims) (*Enrollment, e
 	return t.Enroll(ctx, u)
 }
 
-// ConfirmCaller is Confirm for the user of c.
-func (t *TOTP) ConfirmCaller(ctx context.Context, c *auth.Claims, code string) (*Confirmation, error) {
-	a, err := t.authenticator()
+// ConfirmCaller is Confirm for the user of c, who must have authenticated
+// recently (as for EnrollCaller), as a step-up (auth.Authenticator.StepUp):
+// wrong codes count against Limits.MFAPerAccount like any second-factor
+// attempt, and on success the caller's session is replaced by one whose
+// amr has "otp" and "mfa", returned as a token pair. Every other session
+// of the user ends: those were opened with the password alone, and must
+// not outlive the factor that now protects the account.
+func (t *TOTP) ConfirmCaller(ctx context.Context, c *auth.Claims, code string, client auth.ClientInfo) (*Confirmation, *auth.TokenPair, error) {
+	a, err := t.fresh(ctx, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if c == nil {
-		return nil, fmt.Errorf("%w: no claims", auth.ErrInvalidInput)
-	}
-	u, err := a.CurrentUser(ctx, c)
+	var conf *Confirmation
+	pair, err := a.StepUp(ctx, c, client, func(ctx context.Context, u *auth.User) (auth.Proof, error) {
+		cf, err := t.Confirm(ctx, u, code)
+		if err != nil {
+			return auth.Proof{}, err
+		}
+		conf = cf
+		return cf.Proof, nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return t.Confirm(ctx, u, code)
+	if err := a.RevokeOtherSessions(ctx, c.UserID, pair.SessionID); err != nil {
+		return conf, pair, err
+	}
+	return conf, pair, nil
 }
 
 // Disable removes the TOTP secret and recovery codes of the user of c,
@@ -574,7 +603,7 @@ func (t *TOTP) ConfirmCaller(ctx context.Context, c *auth.Claims, code string) (
 // auth.EventMFADisabled. A user without a confirmed secret is
 // ErrNotEnrolled (a pending one is removed all the same).
 func (t *TOTP) Disable(ctx context.Context, c *auth.Claims) error {
-	a, err := t.fresh(c)
+	a, err := t.fresh(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -597,7 +626,7 @@ func (t *TOTP) Disable(ctx context.Context, c *auth.Claims) error {
 // auth.EventRecoveryCodesNew. The user must have authenticated within
 // Config.RecentAuth and be enrolled (ErrNotEnrolled otherwise).
 func (t *TOTP) RegenerateRecoveryCodes(ctx context.Context, c *auth.Claims) ([]string, error) {
-	a, err := t.fresh(c)
+	a, err := t.fresh(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -616,8 +645,12 @@ func (t *TOTP) RegenerateRecoveryCodes(ctx context.Context, c *auth.Claims) ([]s
 	return codes, nil
 }
 
-// fresh returns the Authenticator if c authenticated recently enough.
-func (t *TOTP) fresh(c *auth.Claims) (*auth.Authenticator, error) {
+// fresh returns the Authenticator if the user of c authenticated within
+// Config.RecentAuth and, when the user has a second factor, with it ("mfa"
+// in amr): a session from before the enrolment, or a password step-up,
+// cannot change the factors that protect the account. Otherwise it returns
+// an *auth.InsufficientAuthError saying what a step-up must bring.
+func (t *TOTP) fresh(ctx context.Context, c *auth.Claims) (*auth.Authenticator, error) {
 	a, err := t.authenticator()
 	if err != nil {
 		return nil, err
@@ -625,8 +658,20 @@ func (t *TOTP) fresh(c *auth.Claims) (*auth.Authenticator, error) {
 	if c == nil || !auth.ValidID(c.UserID) {
 		return nil, fmt.Errorf("%w: no claims", auth.ErrInvalidInput)
 	}
-	if err := a.RequireRecentAuth(c, t.cfg.RecentAuth); err != nil {
+	recent := a.RequireRecentAuth(c, t.cfg.RecentAuth)
+	factors, err := a.SecondFactors(ctx, c.UserID)
+	if err != nil {
 		return nil, err
+	}
+	if len(factors) > 0 && (recent != nil || a.RequireMFA(c) != nil) {
+		e := &auth.InsufficientAuthError{ACR: string(auth.MethodMFA)} // the step-up must bring the factor
+		if recent != nil {
+			e.MaxAge = t.cfg.RecentAuth
+		}
+		return nil, e
+	}
+	if recent != nil {
+		return nil, recent
 	}
 	return a, nil
 }

@@ -429,7 +429,8 @@ func TestRecoveryCodes(t *testing.T) {
 	requireInvalid(t, err)
 
 	// Regenerating replaces the whole set.
-	claims := &auth.Claims{UserID: u.ID, TenantID: u.TenantID, SessionID: uuid.NewString(), AuthTime: e.clock.Now()}
+	claims := &auth.Claims{UserID: u.ID, TenantID: u.TenantID, SessionID: uuid.NewString(), AuthTime: e.clock.Now(),
+		AMR: []auth.Method{auth.MethodPassword, auth.MethodOTP, auth.MethodMFA}}
 	fresh, err := e.f.RegenerateRecoveryCodes(ctx, claims)
 	require.NoError(t, err)
 	require.Len(t, fresh, 10)
@@ -647,7 +648,15 @@ func TestDisableAndFreshness(t *testing.T) {
 	require.NoError(t, err, "refused: the codes still work")
 	require.Empty(t, e.events.of(auth.EventRecoveryCodesNew, u.ID))
 
-	fresh := &auth.Claims{UserID: u.ID, TenantID: u.TenantID, SessionID: uuid.NewString(), AuthTime: e.clock.Now().Add(-9 * time.Minute)}
+	// Recent, but with the password alone: an enrolled user's factors
+	// change only with the factor.
+	recentPwd := &auth.Claims{UserID: u.ID, TenantID: u.TenantID, SessionID: uuid.NewString(), AuthTime: e.clock.Now(), AMR: []auth.Method{auth.MethodPassword}}
+	require.ErrorAs(t, e.f.Disable(ctx, recentPwd), &ia)
+	require.Equal(t, "mfa", ia.ACR)
+	require.Zero(t, ia.MaxAge)
+
+	fresh := &auth.Claims{UserID: u.ID, TenantID: u.TenantID, SessionID: uuid.NewString(), AuthTime: e.clock.Now().Add(-9 * time.Minute),
+		AMR: []auth.Method{auth.MethodPassword, auth.MethodOTP, auth.MethodMFA}}
 	require.NoError(t, e.f.Disable(ctx, fresh))
 	ok, err = e.f.Enrolled(ctx, u.ID)
 	require.NoError(t, err)

@@ -113,12 +113,15 @@ func TestTOTPOverHTTP(t *testing.T) {
 	require.Contains(t, en.URI, "otpauth://totp/Integration:")
 	require.Equal(t, []byte("\x89PNG"), en.QRPNG[:4])
 	problem(t, s.call("POST", prefix+"/factors/totp/confirm", pair.AccessToken, map[string]string{"code": "000000"}), 403, "invalid_code")
-	var rc struct {
-		RecoveryCodes []string `json:"recovery_codes"`
-	}
+	var rc tokens
 	s.decode(s.call("POST", prefix+"/factors/totp/confirm", pair.AccessToken, map[string]string{"code": code(t, en.Secret, s.clock.Now())}), 200, &rc)
 	require.Len(t, rc.RecoveryCodes, 10)
-	problem(t, s.call("POST", prefix+"/factors/totp", pair.AccessToken, nil), 409, "factor_enrolled")
+	// The enrolling session was replaced by a multi-factor one.
+	problem(t, s.call("GET", prefix+"/me", pair.AccessToken, nil), 401, "invalid_token")
+	claims, err := s.a.Authenticate(t.Context(), rc.AccessToken)
+	require.NoError(t, err)
+	require.True(t, claims.HasMethod(auth.MethodOTP) && claims.HasMethod(auth.MethodMFA))
+	problem(t, s.call("POST", prefix+"/factors/totp", rc.AccessToken, nil), 409, "factor_enrolled")
 
 	// The next login needs a code.
 	rec := s.call("POST", prefix+"/login", "", map[string]string{"email": u.Email, "password": password})

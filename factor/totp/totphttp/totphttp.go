@@ -21,7 +21,7 @@ import (
 //
 //	GET    /factors/totp                  the caller's TOTP state
 //	POST   /factors/totp                  start an enrolment: secret, otpauth:// URI, QR code
-//	POST   /factors/totp/confirm          confirm it with the first code: the recovery codes
+//	POST   /factors/totp/confirm          confirm it with the first code: new tokens and the recovery codes
 //	DELETE /factors/totp                  disable TOTP (a recent authentication required)
 //	POST   /factors/totp/recovery-codes   a new set of recovery codes (a recent authentication required)
 //	POST   /login/mfa/totp/enroll         start an enrolment from a login's enrol-only ticket
@@ -74,7 +74,7 @@ func (e *Extension) Routes(h *middleware.Handler) []middleware.Route {
 			Handle: func(w http.ResponseWriter, r *http.Request) error { return e.serveStatus(h, w, r) }},
 		{Method: "POST", Path: "/factors/totp", Access: middleware.Sensitive, Statuses: []int{200, 404, 409},
 			Handle: func(w http.ResponseWriter, r *http.Request) error { return e.serveEnroll(h, w, r) }},
-		{Method: "POST", Path: "/factors/totp/confirm", Access: middleware.Sensitive, Body: true, Statuses: []int{200, 403, 404, 409},
+		{Method: "POST", Path: "/factors/totp/confirm", Access: middleware.Sensitive, Body: true, Statuses: []int{200, 403, 404, 409, 429},
 			Handle: func(w http.ResponseWriter, r *http.Request) error { return e.serveConfirm(h, w, r) }},
 		{Method: "DELETE", Path: "/factors/totp", Access: middleware.Sensitive, Statuses: []int{204, 409},
 			Handle: func(w http.ResponseWriter, r *http.Request) error { return e.serveDisable(h, w, r) }},
@@ -117,11 +117,13 @@ func (e *Extension) serveConfirm(h *middleware.Handler, w http.ResponseWriter, r
 	if err := h.DecodeJSON(w, r, &b, "code"); err != nil {
 		return err
 	}
-	conf, err := e.t.ConfirmCaller(r.Context(), c, b.Code)
+	conf, pair, err := e.t.ConfirmCaller(r.Context(), c, b.Code, h.Client(r))
 	if err != nil {
 		return middleware.ReauthError(err) // 403 invalid_code: the token is fine
 	}
-	return h.WriteJSON(w, http.StatusOK, recoveryResponse{RecoveryCodes: conf.RecoveryCodes})
+	// The caller's session was replaced by a multi-factor one: its tokens,
+	// with the recovery codes to show once.
+	return h.WriteTokensWith(w, pair, nil, map[string]any{"recovery_codes": conf.RecoveryCodes})
 }
 
 func (e *Extension) serveDisable(h *middleware.Handler, w http.ResponseWriter, r *http.Request) error {
