@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -210,4 +211,52 @@ func BenchmarkCluster(b *testing.B) {
 		b.ReportMetric(float64(percentile(p.after, 0.50).Nanoseconds()), "p50-after-ns")
 		b.ReportMetric(float64(percentile(p.after, 0.99).Nanoseconds()), "p99-after-ns")
 	})
+}
+
+// BenchmarkRevokedReplica is a first-seen query (a new token every time)
+// answered by WithReplica's in-process copy: no round trip even for a
+// token no instance has checked before.
+func BenchmarkRevokedReplica(b *testing.B) {
+	c := newClient(b, rueidis.ClientOption{}, sharedAddr())
+	s, err := New(c, WithPrefix(randomPrefix(b)), WithReplica(0))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = s.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.rep.trusted.Load() {
+		require.True(b, time.Now().Before(deadline))
+		time.Sleep(time.Millisecond)
+	}
+	ctx := context.Background()
+	qs := make([]auth.RevocationQuery, 1024)
+	for i := range qs {
+		qs[i] = newQuery()
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Revoked(ctx, qs[i&1023]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkReplicaMemory reports the heap bytes one replica entry costs
+// (a session key of the default prefix and a UUID, and its map slot), by
+// loading 100,000 of them.
+func BenchmarkReplicaMemory(b *testing.B) {
+	const n = 100_000
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r := &replica{entries: map[string]replicaEntry{}}
+		for range n {
+			r.entries[DefaultPrefix+"revoked:session:{"+uuid.NewString()+"}"] = replicaEntry{value: time.Now().UnixMilli(), expires: time.Now().Add(time.Hour).UnixMilli()}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/entry")
+		runtime.KeepAlive(r)
+	}
 }

@@ -85,6 +85,7 @@ type Store struct {
 
 	cacheLookups        metric.Int64Counter
 	cacheHit, cacheMiss metric.AddOption
+	replicaHit          metric.AddOption
 
 	// Key prefixes per kind: prefix + "revoked:<kind>:{"; the key is
 	// prefix + "revoked:<kind>:{" + ID + "}" (see the package doc). Rate
@@ -95,6 +96,11 @@ type Store struct {
 	// client is not a cluster client (see commands).
 	pinSlot bool
 	cmds    sync.Pool // *[3]rueidis.CacheableTTL, reused by Revoked
+
+	// replicaOn and replicaLimit are WithReplica's; rep runs it.
+	replicaOn    bool
+	replicaLimit int
+	rep          *replica
 
 	recent  recent // this Store's own recent writes, for read-your-writes
 	script  *rueidis.Lua
@@ -136,6 +142,7 @@ func New(client rueidis.Client, opts ...Option) (*Store, error) {
 	}
 	s.cacheHit = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
 	s.cacheMiss = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
+	s.replicaHit = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "replica")))
 	s.tokenPrefix = s.prefix + "revoked:token:{"
 	s.sessionPrefix = s.prefix + "revoked:session:{"
 	s.userPrefix = s.prefix + "revoked:user:{"
@@ -145,7 +152,20 @@ func New(client rueidis.Client, opts ...Option) (*Store, error) {
 	s.refund = rueidis.NewLuaScript(refundScript)
 	s.pinSlot = client.Mode() != rueidis.ClientModeCluster
 	s.cmds.New = func() any { return new([3]rueidis.CacheableTTL) }
+	if s.replicaOn {
+		s.rep = newReplica(s)
+	}
 	return s, nil
+}
+
+// Close stops what the Store runs in the background (WithReplica's
+// replica) and returns its connections; the rueidis client stays open, as
+// the caller owns it. A Store without a replica needs no Close.
+func (s *Store) Close() error {
+	if s.rep != nil {
+		s.rep.close()
+	}
+	return nil
 }
 
 // revokeScript records one revocation. It keeps the larger time and the
@@ -249,6 +269,16 @@ func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.Revoc
 	s.queryKeys(&q, &k)
 	if k.n == 0 {
 		return st, nil
+	}
+	if s.rep != nil {
+		if s.rep.lookup(&k, &st, time.Now().UnixMilli()) {
+			s.recent.merge(&k, &st)
+			if s.cacheLookups.Enabled(ctx) {
+				s.cacheLookups.Add(ctx, int64(k.n), s.replicaHit)
+			}
+			return st, nil
+		}
+		st = auth.RevocationStatus{}
 	}
 	cmds := s.cmds.Get().(*[3]rueidis.CacheableTTL)
 	s.commands(&k, cmds)
