@@ -23,7 +23,7 @@ var (
 	errCrossOrigin            = errors.New("middleware: cross-origin request refused")
 	errInsufficientRole       = errors.New("middleware: insufficient role")
 	errRoleAboveCaller        = errors.New("middleware: role above the caller's")
-	errSelfModification       = errors.New("middleware: administrators cannot change their own role or active flag")
+	errSelfModification       = errors.New("middleware: administrators cannot change their own role or active flag, or reset their own second factors")
 	errNotFound               = errors.New("middleware: not found")
 	errNoEndpoint             = errors.New("middleware: no endpoint at this path")
 	errMethodNotAllowed       = errors.New("middleware: method not allowed")
@@ -143,7 +143,7 @@ var errorTable = [...]mapping{
 	{err: errRoleAboveCaller, status: 403, code: "role_above_caller",
 		detail: "You cannot grant a role above your own, or manage a user whose role is above yours."},
 	{err: errSelfModification, status: 403, code: "self_modification",
-		detail: "You cannot change your own role or deactivate your own account."},
+		detail: "You cannot change your own role, deactivate your own account or reset your own second factors."},
 	{err: auth.ErrUserInactive, status: 403, code: "user_inactive",
 		detail: "The account is disabled."},
 	{err: auth.ErrEmailNotVerified, status: 403, code: "email_not_verified",

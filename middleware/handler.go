@@ -253,7 +253,7 @@ func (h *Handler) newRoutes() []route {
 	add("PATCH", p+"/users/{id}", h.admin(h.updateUser), []int{200}, adminErrors, bodyErrors,
 		[]error{auth.ErrUserNotFound, auth.ErrInvalidRole, errRoleAboveCaller, errSelfModification})
 	add("DELETE", p+"/users/{id}/factors", h.admin(h.resetFactors), []int{204}, adminErrors,
-		[]error{auth.ErrUserNotFound, errRoleAboveCaller, auth.ErrNotConfigured})
+		[]error{auth.ErrUserNotFound, errRoleAboveCaller, errSelfModification, auth.ErrNotConfigured})
 	add("POST", p+"/users/{id}/unlock", h.admin(h.unlockUser), []int{204}, adminErrors, []error{auth.ErrUserNotFound, errRoleAboveCaller})
 	add("GET", p+"/audit-events", h.admin(h.auditEvents), []int{200}, adminErrors, []error{errInvalidParameter, auth.ErrNotConfigured})
 	if h.c.jwksPath != "" {

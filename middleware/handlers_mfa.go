@@ -127,7 +127,7 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request) error {
 }
 
 // resetFactors answers an administrator's DELETE of a tenant user's second
-// factors with 204: every factor is removed, every session of the user
+// factors with 204 (never the administrator's own: 403 self_modification): every factor is removed, every session of the user
 // ends, and the user next logs in with the password (enrolling anew if the
 // policy requires a factor). Errors: those of the admin endpoints, 404,
 // 501 when no second factor is configured.
@@ -135,6 +135,12 @@ func (h *Handler) resetFactors(w http.ResponseWriter, r *http.Request) error {
 	u, err := h.manageable(r)
 	if err != nil {
 		return err
+	}
+	// An administrator's own factors change through the factor's own,
+	// fresher checks (a recent second factor), never by this reset: a
+	// stolen administrator token must not strip the account's factor.
+	if c, _ := ClaimsFrom(r); c.UserID == u.ID {
+		return errSelfModification
 	}
 	if err := h.a.ResetSecondFactors(r.Context(), u.TenantID, u.ID); err != nil {
 		return err

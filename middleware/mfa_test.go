@@ -204,6 +204,10 @@ func TestAdminResetsFactors(t *testing.T) {
 	decodeJSON(t, e.call("POST", prefix+"/login/mfa", "", map[string]string{"ticket": mfa.Ticket, "code": code(t, secret, e.clock.Now().Add(30*time.Second))}), 200, &tb)
 
 	problem(t, e.call("DELETE", prefix+"/users/"+u.ID+"/factors", tb.AccessToken, nil), 403, "insufficient_role")
+	// Not the administrator's own: a stolen administrator token must not
+	// strip the account's factor (the factor's own endpoint, with its
+	// fresher checks, does that).
+	problem(t, e.call("DELETE", prefix+"/users/"+admin.ID+"/factors", ap.AccessToken, nil), 403, "self_modification")
 	e.clock.Advance(time.Millisecond)
 	require.Equal(t, 204, e.call("DELETE", prefix+"/users/"+u.ID+"/factors", ap.AccessToken, nil).Code)
 	problem(t, e.call("GET", prefix+"/me", tb.AccessToken, nil), 401, "invalid_token")

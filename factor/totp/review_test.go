@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/factor/totp"
+	"github.com/maestro-ml/auth/store/memstore"
 	"github.com/stretchr/testify/require"
 )
 
@@ -138,4 +140,95 @@ func TestConfirmIsLimitedAndPendingExpires(t *testing.T) {
 	e.clock.Advance(totp.PendingTTL + time.Second)
 	_, err = e.f.Confirm(ctx, v, e.code(secret, 0))
 	require.ErrorIs(t, err, totp.ErrNoPendingEnrollment)
+}
+
+// Sessions whose listing, or recovery codes whose storing, fails.
+type listFails struct {
+	*memstore.Store
+	fail *bool
+}
+
+func (l listFails) ListSessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
+	if *l.fail {
+		return nil, auth.ErrUnavailable
+	}
+	return l.Store.ListSessions(ctx, userID, now)
+}
+
+type recoveryFails struct {
+	*memstore.Store
+	fail *bool
+}
+
+func (r recoveryFails) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, at time.Time) error {
+	if *r.fail {
+		return auth.ErrUnavailable
+	}
+	return r.Store.ReplaceRecoveryCodes(ctx, userID, hashes, at)
+}
+
+// failingEnv is an env whose sessions or recovery codes can be made to fail.
+func failingEnv(t *testing.T, sessions func(*memstore.Store) auth.SessionStore, rec func(*memstore.Store) totp.RecoveryStore) *env {
+	st := memstore.New(memstore.WithSweepInterval(0))
+	t.Cleanup(func() { _ = st.Close() })
+	clock := authtest.NewClock(t0)
+	f, err := totp.New(totp.Config{Store: st, Recovery: rec(st), Keys: []totp.Key{k1}, Issuer: "Example", Now: clock.Now})
+	require.NoError(t, err)
+	ev := &recorder{}
+	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: sessions(st), Revocations: st, ActionTokens: st}, clock,
+		auth.Config{SecondFactors: []auth.SecondFactor{f}, ActionTokens: st, Events: ev})
+	return &env{st: st, f: f, a: a, clock: clock, events: ev}
+}
+
+// enrolling logs u in twice (an attacker's session and the caller's) and
+// starts the caller's enrolment.
+func enrolling(t *testing.T, e *env) (attacker *auth.TokenPair, caller *auth.Claims, secret []byte, u *auth.User) {
+	ctx := context.Background()
+	u = e.user(t)
+	attacker, _, err := e.a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
+	require.NoError(t, err)
+	p, _, err := e.a.Login(ctx, auth.LoginRequest{Email: u.Email, Password: password})
+	require.NoError(t, err)
+	caller, err = e.a.Authenticate(ctx, p.AccessToken)
+	require.NoError(t, err)
+	en, err := e.f.EnrollCaller(ctx, caller)
+	require.NoError(t, err)
+	secret, err = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(en.Secret)
+	require.NoError(t, err)
+	return attacker, caller, secret, u
+}
+
+// If the other sessions cannot be ended, nothing is enrolled: no factor
+// ever protects an account while password-only sessions of it live on.
+func TestConfirmCallerEndsSessionsFirst(t *testing.T) {
+	ctx := context.Background()
+	fail := false
+	e := failingEnv(t, func(st *memstore.Store) auth.SessionStore { return listFails{st, &fail} }, func(st *memstore.Store) totp.RecoveryStore { return st })
+	attacker, caller, secret, u := enrolling(t, e)
+	fail = true
+	_, _, err := e.f.ConfirmCaller(ctx, caller, e.code(secret, 0), auth.ClientInfo{})
+	require.ErrorIs(t, err, auth.ErrUnavailable)
+	ok, err := e.f.Enrolled(ctx, u.ID)
+	require.NoError(t, err)
+	require.False(t, ok, "not enrolled while the other sessions could not be ended")
+	fail = false
+	_, err = e.a.Refresh(ctx, auth.RefreshRequest{RefreshToken: attacker.RefreshToken})
+	require.NoError(t, err, "and nothing else changed")
+}
+
+// A recovery-code store failure after the secret was confirmed leaves the
+// user enrolled, and still no password-only session of theirs alive.
+func TestConfirmCallerRecoveryStoreFails(t *testing.T) {
+	ctx := context.Background()
+	fail := false
+	e := failingEnv(t, func(st *memstore.Store) auth.SessionStore { return st }, func(st *memstore.Store) totp.RecoveryStore { return recoveryFails{st, &fail} })
+	attacker, caller, secret, u := enrolling(t, e)
+	fail = true
+	_, _, err := e.f.ConfirmCaller(ctx, caller, e.code(secret, 0), auth.ClientInfo{})
+	require.ErrorIs(t, err, auth.ErrUnavailable)
+	ok, err := e.f.Enrolled(ctx, u.ID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = e.a.Refresh(ctx, auth.RefreshRequest{RefreshToken: attacker.RefreshToken})
+	require.ErrorIs(t, err, auth.ErrTokenRevoked, "the pre-enrolment session ended before the code was checked")
 }

@@ -572,11 +572,18 @@ func (t *TOTP) EnrollCaller(ctx context.Context, c *auth.Claims) (*Enrollment, e
 // wrong codes count against Limits.MFAPerAccount like any second-factor
 // attempt, and on success the caller's session is replaced by one whose
 // amr has "otp" and "mfa", returned as a token pair. Every other session
-// of the user ends: those were opened with the password alone, and must
-// not outlive the factor that now protects the account.
+// of the user ends, before the code is even checked: those were opened
+// with the password alone, and must not outlive the factor that now
+// protects the account.
 func (t *TOTP) ConfirmCaller(ctx context.Context, c *auth.Claims, code string, client auth.ClientInfo) (*Confirmation, *auth.TokenPair, error) {
 	a, err := t.fresh(ctx, c)
 	if err != nil {
+		return nil, nil, err
+	}
+	// The other sessions end first: if that fails, nothing is enrolled,
+	// and no password-only session outlives the factor. (A session opened
+	// meanwhile is ended after the step-up.)
+	if err := a.RevokeOtherSessions(ctx, c.UserID, c.SessionID); err != nil {
 		return nil, nil, err
 	}
 	var conf *Confirmation
