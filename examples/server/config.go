@@ -31,6 +31,7 @@ type config struct {
 	RedisPrefix     string         // REDIS_PREFIX
 	RedisTimeout    time.Duration  // REDIS_TIMEOUT
 	RedisEviction   bool           // REDIS_ALLOW_EVICTION
+	RedisReplica    bool           // REDIS_REPLICA
 	KeyFile         string         // KEY_FILE
 	TOTPKeyFile     string         // TOTP_KEY_FILE
 	MFARequired     auth.MFAPolicy // MFA_REQUIRED
@@ -112,6 +113,8 @@ func (c *config) settings() []setting {
 			usage: "prefix of every Redis key, to share a Redis between services or environments"},
 		{env: "REDIS_TIMEOUT", flag: "redis-timeout", def: "250ms", set: duration(&c.RedisTimeout, 10*time.Millisecond, 10*time.Second),
 			usage: "deadline of each Redis call; past it the request fails closed with 503"},
+		{env: "REDIS_REPLICA", flag: "redis-replica", isBool: true, def: "true", set: boolean(&c.RedisReplica),
+			usage: "keep an in-process copy of the revocations, pushed by Redis, so that no check waits on the network (false: rueidis' client-side cache only); needs Redis 7"},
 		{env: "REDIS_ALLOW_EVICTION", flag: "redis-allow-eviction", isBool: true, def: "false", set: boolean(&c.RedisEviction),
 			usage: "INSECURE: start even if Redis' maxmemory-policy is not noeviction; an evicted revocation reads as not revoked"},
 		{env: "KEY_FILE", flag: "key-file", def: "./auth-keys.json", set: nonEmpty(&c.KeyFile),

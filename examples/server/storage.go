@@ -120,6 +120,9 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger, tel *telemet
 	if tel.meter != nil {
 		redisOpts = append(redisOpts, redisstore.WithMeterProvider(tel.meter)) // revocation-cache hit ratio
 	}
+	if cfg.RedisReplica {
+		redisOpts = append(redisOpts, redisstore.WithReplica(0))
+	}
 	if s.redisStore, err = redisstore.New(s.redis, append(redisOpts, redisstore.WithPrefix(cfg.RedisPrefix),
 		redisstore.WithTimeout(cfg.RedisTimeout), redisstore.WithLogger(log))...); err != nil {
 		s.Close()
@@ -188,6 +191,9 @@ func (s *stores) ready(ctx context.Context) map[string]error {
 // Close stops the store's janitor and closes Redis and the database.
 func (s *stores) Close() error {
 	s.sql.Close()
+	if s.redisStore != nil {
+		_ = s.redisStore.Close() // the replica's goroutines, before the client they use
+	}
 	if s.redis != nil {
 		s.redis.Close()
 	}

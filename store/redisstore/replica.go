@@ -49,6 +49,11 @@ func WithReplica(limit int) Option {
 	}
 }
 
+// ReplicaLoaded reports whether the Store answers checks from its replica
+// now (WithReplica; false without one): loaded, tracking every primary,
+// within its limit. For readiness probes and tests.
+func (s *Store) ReplicaLoaded() bool { return s.rep != nil && s.rep.trusted.Load() }
+
 // replicaEntry is one live deny-list entry: its value (a Unix time in ms)
 // and its expiry (Unix ms; 0: none).
 type replicaEntry struct {
