@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/store/redisstore"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
 )
@@ -41,22 +42,40 @@ import (
 var oursCases = []struct {
 	name      string
 	redis     bool
-	cacheSize int // Config.TokenCacheSize
+	replica   bool // redisstore.WithReplica
+	cacheSize int  // Config.TokenCacheSize
 	fresh     bool
 }{
-	{"ours-first-seen-memstore", false, -1, false},
-	{"ours-first-seen-redisstore", true, -1, false},
-	{"ours-new-token-memstore", false, 0, true},
-	{"ours-new-token-redisstore", true, 0, true},
-	{"ours-repeat-memstore", false, 0, false},
-	{"ours-repeat-redisstore", true, 0, false},
+	{"ours-first-seen-memstore", false, false, -1, false},
+	{"ours-first-seen-redisstore", true, false, -1, false},
+	{"ours-first-seen-redisstore-replica", true, true, -1, false},
+	{"ours-new-token-memstore", false, false, 0, true},
+	{"ours-new-token-redisstore", true, false, 0, true},
+	{"ours-new-token-redisstore-replica", true, true, 0, true},
+	{"ours-repeat-memstore", false, false, 0, false},
+	{"ours-repeat-redisstore", true, false, 0, false},
+	{"ours-repeat-redisstore-replica", true, true, 0, false},
 }
 
 // oursFactory returns a constructor of Authenticators for an ours case.
-func (f *fixture) oursFactory(redis bool, cacheSize int) func() (*auth.Authenticator, error) {
+// With a replica, every Authenticator shares one Store: its copy answers
+// any key, so a new Store would only repeat the load.
+func (f *fixture) oursFactory(b *testing.B, redis, replica bool, cacheSize int) func() (*auth.Authenticator, error) {
+	var shared *redisstore.Store
 	return func() (*auth.Authenticator, error) {
 		var rev auth.RevocationStore = f.mem
-		if redis {
+		switch {
+		case replica:
+			if shared == nil {
+				s, err := f.replicaStore()
+				if err != nil {
+					return nil, err
+				}
+				b.Cleanup(func() { _ = s.Close() })
+				shared = s
+			}
+			rev = shared
+		case redis:
 			s, err := f.redisStore()
 			if err != nil {
 				return nil, err
@@ -120,7 +139,7 @@ func BenchmarkToken(b *testing.B) {
 	})
 	for _, oc := range oursCases {
 		b.Run("impl="+oc.name, func(b *testing.B) {
-			newAuth := f.oursFactory(oc.redis, oc.cacheSize)
+			newAuth := f.oursFactory(b, oc.redis, oc.replica, oc.cacheSize)
 			if oc.fresh {
 				ft := newFreshTokens(f.tokenPool(b), newAuth)
 				b.ReportAllocs()
@@ -171,7 +190,7 @@ func BenchmarkTokenParallel(b *testing.B) {
 			continue
 		}
 		b.Run("impl="+oc.name, func(b *testing.B) {
-			newAuth := f.oursFactory(oc.redis, oc.cacheSize)
+			newAuth := f.oursFactory(b, oc.redis, oc.replica, oc.cacheSize)
 			if oc.fresh {
 				ft := newFreshTokens(f.tokenPool(b), newAuth)
 				b.ReportAllocs()
@@ -220,7 +239,7 @@ func (f *fixture) middlewareCases(b *testing.B, tok string, c *auth.Claims) []mi
 		if oc.fresh {
 			continue // a middleware benchmark has one prebuilt request
 		}
-		newAuth := f.oursFactory(oc.redis, oc.cacheSize)
+		newAuth := f.oursFactory(b, oc.redis, oc.replica, oc.cacheSize)
 		cases = append(cases, middlewareCase{oc.name, oc.redis, func() http.Handler { return oursHandler(must(b, newAuth)) }, bearerRequest(tok)})
 	}
 	return cases

@@ -207,6 +207,24 @@ func (f *fixture) redisStore() (*redisstore.Store, error) {
 		redisstore.WithTimeout(5*time.Second), redisstore.WithLogger(discard))
 }
 
+// replicaStore is redisStore with redisstore.WithReplica, once its copy
+// has loaded.
+func (f *fixture) replicaStore() (*redisstore.Store, error) {
+	n := f.stores.Add(1)
+	s, err := redisstore.New(f.rc, redisstore.WithPrefix(f.prefix+"ours"+strconv.FormatInt(n, 10)+":"),
+		redisstore.WithTimeout(5*time.Second), redisstore.WithLogger(discard), redisstore.WithReplica(0))
+	if err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(10 * time.Second); !s.ReplicaLoaded(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = s.Close()
+			return nil, errors.New("the replica did not load")
+		}
+	}
+	return s, nil
+}
+
 // mint returns n new access tokens of the bench user's session.
 func (f *fixture) mint(n int) ([]string, error) {
 	f.mu.Lock()
