@@ -242,17 +242,17 @@ func BenchmarkRevokedReplica(b *testing.B) {
 }
 
 // BenchmarkReplicaMemory reports the heap bytes one replica entry costs
-// (a session key of the default prefix and a UUID, and its map slot), by
-// loading 100,000 of them.
+// (a session's UUID and its map slot), by loading 100,000 of them.
 func BenchmarkReplicaMemory(b *testing.B) {
 	const n = 100_000
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		r := &replica{entries: map[string]replicaEntry{}}
+		r := &replica{}
+		r.reset()
 		for range n {
-			r.entries[DefaultPrefix+"revoked:session:{"+uuid.NewString()+"}"] = replicaEntry{value: time.Now().UnixMilli(), expires: time.Now().Add(time.Hour).UnixMilli()}
+			r.entries[replicaSession][uuid.NewString()] = replicaEntry{value: time.Now().UnixMilli(), expires: time.Now().Add(time.Hour).UnixMilli()}
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -251,6 +251,9 @@ func (s *Store) Revoke(ctx context.Context, r auth.Revocation) error {
 	if until.After(now) {
 		s.recent.add(keys[0], at, until, now, s.cacheTTL)
 	}
+	if s.rep != nil {
+		s.rep.wrote(keys[0])
+	}
 	return nil
 }
 
@@ -265,21 +268,22 @@ func (s *Store) Revoke(ctx context.Context, r auth.Revocation) error {
 // revoked".
 func (s *Store) Revoked(ctx context.Context, q auth.RevocationQuery) (auth.RevocationStatus, error) {
 	var st auth.RevocationStatus
-	var k queryKeys
-	s.queryKeys(&q, &k)
-	if k.n == 0 {
+	if q.TokenID == "" && q.SessionID == "" && q.UserID == "" {
 		return st, nil
 	}
 	if s.rep != nil {
-		if s.rep.lookup(&k, &st, time.Now().UnixMilli()) {
-			s.recent.merge(&k, &st)
+		// The replica holds this Store's writes once re-read; until then
+		// they are pending, and the query goes the path below.
+		if s.rep.lookup(&q, &st, time.Now().UnixMilli()) {
 			if s.cacheLookups.Enabled(ctx) {
-				s.cacheLookups.Add(ctx, int64(k.n), s.replicaHit)
+				s.cacheLookups.Add(ctx, 1, s.replicaHit)
 			}
 			return st, nil
 		}
 		st = auth.RevocationStatus{}
 	}
+	var k queryKeys
+	s.queryKeys(&q, &k)
 	cmds := s.cmds.Get().(*[3]rueidis.CacheableTTL)
 	s.commands(&k, cmds)
 	cctx := newCallCtx(ctx, s.timeout)
