@@ -22,7 +22,8 @@ func TestCommandLine(t *testing.T) {
 		"LOG_FORMAT", "OTEL_EXPORTER", "SHUTDOWN_TIMEOUT", "AUTH_ADMIN_PASSWORD", `default "127.0.0.1:8080"`,
 		"LOGIN_RATE_PER_IP", `default "20/1m"`, "LOCKOUT_THRESHOLD", `default "5"`, "LOCKOUT_PERIOD", `default "15m"`,
 		"REGISTER_RATE_PER_IP", `default "10/1h"`, "REFRESH_RATE_PER_IP", `default "120/1m"`, "RESET_RATE_PER_IP",
-		"RESET_RATE_PER_ACCOUNT", `default "3/1h"`,
+		"RESET_RATE_PER_ACCOUNT", `default "3/1h"`, "MFA_RATE_PER_ACCOUNT", `default "5/15m"`, "MFA_RATE_PER_TICKET", `default "3/5m"`,
+		"TOTP_KEY_FILE", "MFA_REQUIRED", "REDIS_REPLICA",
 	} {
 		require.Contains(t, help, name)
 	}
