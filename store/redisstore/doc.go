@@ -50,6 +50,16 @@
 // unchanged on Redis Cluster, where the three keys of one query usually
 // live in different slots and on different nodes.
 //
+// # The hot path without any round trip: WithReplica
+//
+// With WithReplica the Store keeps a complete copy of the deny-list in the
+// process, pushed by Redis (CLIENT TRACKING in broadcast mode on the
+// entries' prefix), so that even a token no instance has checked before is
+// answered without the network: about 0.1 µs and no allocation. While the
+// copy cannot be trusted (loading, a tracking connection lost, over its
+// limit) checks take the client-side cached path below, which fails closed.
+// See WithReplica.
+//
 // # The hot path: client-side caching
 //
 // Revoked reads the three keys of a query in one DoMultiCache call, using
