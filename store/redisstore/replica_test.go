@@ -2,9 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/store/memstore"
@@ -151,4 +154,91 @@ func TestReplicaLimit(t *testing.T) {
 	got, err := s.Revoked(ctx, auth.RevocationQuery{TokenID: "c"})
 	require.NoError(t, err)
 	require.True(t, got.TokenRevoked)
+}
+
+// replicaPropagation measures, per round, how long a revocation written
+// through one client takes to be answered by another Store's replica
+// (from the copy itself, not the network fallback), from Revoke's start
+// and from its return. Each round revokes a fresh token, session or user.
+func replicaPropagation(t testing.TB, writerClient, checkerClient rueidis.Client, rounds int, loop func() bool) (p propagationStats) {
+	t.Helper()
+	ctx := context.Background()
+	writer := newStore(t, writerClient)
+	checker, err := New(checkerClient, WithPrefix(writer.prefix), WithReplica(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = checker.Close() })
+	for deadline := time.Now().Add(10 * time.Second); !checker.ReplicaLoaded(); time.Sleep(time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the replica did not load")
+	}
+	for i := 0; rounds == 0 || i < rounds; i++ {
+		if loop != nil && !loop() {
+			break
+		}
+		q := auth.RevocationQuery{TokenID: uuid.NewString(), SessionID: uuid.NewString(), UserID: uuid.NewString()}
+		at := time.Now().Truncate(time.Millisecond)
+		r := auth.Revocation{At: at, ExpiresAt: at.Add(time.Minute)}
+		switch i % 3 {
+		case 0:
+			r.Kind, r.ID = auth.RevocationToken, q.TokenID
+		case 1:
+			r.Kind, r.ID = auth.RevocationSession, q.SessionID
+		case 2:
+			r.Kind, r.ID = auth.RevocationUser, q.UserID
+		}
+		start := time.Now()
+		require.NoError(t, writer.Revoke(ctx, r))
+		written := time.Now()
+		for polls := 0; ; polls++ {
+			var st auth.RevocationStatus
+			if checker.rep.lookup(&q, &st, time.Now().UnixMilli()) && st.Revokes(at) {
+				now := time.Now()
+				p.total = append(p.total, now.Sub(start))
+				p.after = append(p.after, now.Sub(written))
+				break
+			}
+			if d := time.Since(written); d > propagationBound {
+				t.Fatalf("round %d: %s revocation not in the other Store's replica %v after Revoke returned", i, r.Kind, d)
+			}
+			if polls < 100 {
+				runtime.Gosched()
+			} else {
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+	}
+	return p
+}
+
+// TestReplicaPropagation: every revocation reaches another instance's
+// replica, single node and Cluster (figures logged; the bound is only a
+// guard, BenchmarkReplicaPropagation measures).
+func TestReplicaPropagation(t *testing.T) {
+	t.Run("single node", func(t *testing.T) {
+		w := newClient(t, rueidis.ClientOption{}, sharedAddr())
+		c := newClient(t, rueidis.ClientOption{}, sharedAddr())
+		p := replicaPropagation(t, w, c, 300, nil)
+		require.Len(t, p.total, 300)
+		p.log(t, "replica, single node")
+	})
+	t.Run("cluster", func(t *testing.T) {
+		addrs := startCluster(t)
+		w := newClient(t, rueidis.ClientOption{}, addrs...)
+		c := newClient(t, rueidis.ClientOption{ShuffleInit: true}, addrs...)
+		p := replicaPropagation(t, w, c, 300, nil)
+		require.Len(t, p.total, 300)
+		p.log(t, "replica, 3-primary cluster")
+	})
+}
+
+// BenchmarkReplicaPropagation reports p50 and p99 from a Revoke on one
+// client to the entry in another Store's replica (shared Redis).
+func BenchmarkReplicaPropagation(b *testing.B) {
+	w := newClient(b, rueidis.ClientOption{}, sharedAddr())
+	c := newClient(b, rueidis.ClientOption{}, sharedAddr())
+	p := replicaPropagation(b, w, c, 0, b.Loop)
+	slices.Sort(p.total)
+	slices.Sort(p.after)
+	b.ReportMetric(float64(percentile(p.total, 0.50).Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(percentile(p.total, 0.99).Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(percentile(p.after, 0.99).Nanoseconds()), "p99-after-ns")
 }
