@@ -23,7 +23,7 @@ func TestCommandLine(t *testing.T) {
 		"LOGIN_RATE_PER_IP", `default "20/1m"`, "LOCKOUT_THRESHOLD", `default "5"`, "LOCKOUT_PERIOD", `default "15m"`,
 		"REGISTER_RATE_PER_IP", `default "10/1h"`, "REFRESH_RATE_PER_IP", `default "120/1m"`, "RESET_RATE_PER_IP",
 		"RESET_RATE_PER_ACCOUNT", `default "3/1h"`, "MFA_RATE_PER_ACCOUNT", `default "5/15m"`, "MFA_RATE_PER_TICKET", `default "3/5m"`,
-		"TOTP_KEY_FILE", "MFA_REQUIRED", "REDIS_REPLICA",
+		"TOTP_KEY_FILE", "MFA_REQUIRED", "REDIS_REPLICA", "AUDIT_RETENTION",
 	} {
 		require.Contains(t, help, name)
 	}
@@ -52,6 +52,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "bad rate", env: map[string]string{"LOGIN_RATE_PER_IP": "20 per minute"}, want: "LOGIN_RATE_PER_IP (-login-rate-per-ip)"},
 		{name: "rate of zero", args: []string{"-register-rate-per-ip", "0/1h"}, want: "REGISTER_RATE_PER_IP (-register-rate-per-ip)"},
 		{name: "negative lockout", env: map[string]string{"LOCKOUT_THRESHOLD": "-1"}, want: "LOCKOUT_THRESHOLD (-lockout-threshold)"},
+		{name: "short audit retention", env: map[string]string{"AUDIT_RETENTION": "1h"}, want: "AUDIT_RETENTION (-audit-retention)"},
 		{name: "unknown command", args: []string{"frobnicate"}, want: `unknown command "frobnicate"`},
 		{name: "migrate without action", args: []string{"migrate"}, want: "migrate needs an action"},
 	} {

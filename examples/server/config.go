@@ -32,6 +32,7 @@ type config struct {
 	RedisTimeout    time.Duration  // REDIS_TIMEOUT
 	RedisEviction   bool           // REDIS_ALLOW_EVICTION
 	RedisReplica    bool           // REDIS_REPLICA
+	AuditRetention  time.Duration  // AUDIT_RETENTION; 0: keep
 	KeyFile         string         // KEY_FILE
 	TOTPKeyFile     string         // TOTP_KEY_FILE
 	MFARequired     auth.MFAPolicy // MFA_REQUIRED
@@ -169,6 +170,8 @@ func (c *config) settings() []setting {
 			usage: "second-factor codes per account (login, step-up, enrolment), the second factor's lockout: N/PERIOD, or off"},
 		{env: "MFA_RATE_PER_TICKET", flag: "mfa-rate-per-ticket", def: rateString(lim.MFAPerTicket), set: rate(&c.Limits.MFAPerTicket),
 			usage: "codes per login ticket; past it the ticket is spent and the login starts over: N/PERIOD, or off"},
+		{env: "AUDIT_RETENTION", flag: "audit-retention", def: "off", set: retention(&c.AuditRetention),
+			usage: "how long audit events are kept (e.g. 2160h for 90 days; at least 24h), deleted in batches by the store's janitor with expired sessions and tokens; off: kept until you delete them"},
 		{env: "LOG_LEVEL", flag: "log-level", def: "info", set: level(&c.LogLevel), usage: "debug, info, warn or error"},
 		{env: "LOG_FORMAT", flag: "log-format", def: "text", set: oneOf(&c.LogFormat, "text", "json"), usage: "text or json"},
 		{env: "OTEL_EXPORTER", flag: "otel-exporter", def: "none", set: oneOf(&c.OTelExporter, "none", "stdout", "otlp"),
@@ -373,6 +376,22 @@ func mfaPolicy(dst *auth.MFAPolicy) func(string) error {
 			p.Roles = append(p.Roles, role)
 		}
 		*dst = p
+		return nil
+	}
+}
+
+// retention parses AUDIT_RETENTION: off, or a duration of at least a day.
+func retention(dst *time.Duration) func(string) error {
+	return func(s string) error {
+		if s == "off" {
+			*dst = 0
+			return nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 24*time.Hour {
+			return fmt.Errorf("%q is not off or a duration of at least 24h (e.g. 2160h)", s)
+		}
+		*dst = d
 		return nil
 	}
 }

@@ -104,7 +104,7 @@ func openSQL(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry,
 // openStores opens and migrates the database, and connects to Redis if
 // configured.
 func openStores(ctx context.Context, cfg *config, log *slog.Logger, tel *telemetry) (*stores, error) {
-	db, st, err := openSQL(ctx, cfg, log, tel)
+	db, st, err := openSQL(ctx, cfg, log, tel, bunstore.WithAuditRetention(cfg.AuditRetention))
 	if err != nil {
 		return nil, err
 	}
