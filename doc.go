@@ -79,6 +79,19 @@
 // Config.Events (slog by default); OpenTelemetry spans and metrics go to
 // Config.TracerProvider and Config.MeterProvider.
 //
+// # Second factors
+//
+// Credential kinds live in packages of their own (factor/totp) and plug
+// into one seam: Config.SecondFactors lists them, and Login answers a user
+// who has one (or whom Config.MFA requires to have one) with an
+// *MFARequiredError carrying a short-lived, single-use ticket instead of
+// tokens; LoginMFA, VerifyMFA or EnrollMFA finish the login. Only the core
+// creates sessions: a credential package hands it a Proof. Tokens carry
+// amr (RFC 8176) and auth_time; RequireMFA and RequireRecentAuth answer an
+// *InsufficientAuthError (RFC 9470), and StepUp, StepUpPassword and
+// StepUpCode re-authenticate into a new session. ResetSecondFactors is an
+// administrator's reset.
+//
 // # Security model
 //
 // Access tokens are short-lived (15 minutes by default) compact JWS (RFC 7515)
