@@ -524,8 +524,23 @@ func (c *Checker) RefreshUsed(sid, presented, issued string, r Response) {
 func (c *Checker) DuplicateRefreshed(sid string, a, b Response) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s := c.sessions[sid]; s != nil && ((!s.revoked.IsZero() && s.revoked.Before(a.Sent)) || (!s.refused.IsZero() && s.refused.Before(a.Sent))) {
+	s := c.sessions[sid]
+	if s != nil && ((!s.revoked.IsZero() && s.revoked.Before(a.Sent)) || (!s.refused.IsZero() && s.refused.Before(a.Sent))) {
 		return
+	}
+	// A user-wide revocation (deactivation, password change, logout
+	// everywhere) sent before the later answer may have ended the session
+	// between the two refreshes, though it was answered after both.
+	latest := a.Recv
+	if b.Recv.After(latest) {
+		latest = b.Recv
+	}
+	if s != nil {
+		for _, k := range c.user(s.userID).cutoffs {
+			if k.sent.Before(latest) {
+				return
+			}
+		}
 	}
 	refused := func(r Response) bool { return r.Status == 401 && r.Code == "invalid_token" }
 	if (a.OK() && refused(b)) || (b.OK() && refused(a)) {

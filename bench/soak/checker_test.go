@@ -212,6 +212,22 @@ func TestDuplicateRefresh(t *testing.T) {
 			require.Equal(t, tc.want, count(c, InvGraceRefused))
 		})
 	}
+	t.Run("a deactivation in flight", func(t *testing.T) {
+		// Sent before the refused refresh was answered, answered after
+		// both: it may have ended the session between them.
+		c := newTestChecker()
+		loggedIn(c, "a", "u1", "s1")
+		c.Cutoff("a", "u1", "deactivate", 0, at(1010*ms), at(1200*ms))
+		c.DuplicateRefreshed("s1", ok, answered(KindRefresh, time.Second, 401, "invalid_token"))
+		require.Zero(t, count(c, InvGraceRefused))
+	})
+	t.Run("a deactivation sent after both answers", func(t *testing.T) {
+		c := newTestChecker()
+		loggedIn(c, "a", "u1", "s1")
+		c.Cutoff("a", "u1", "deactivate", 0, at(1100*ms), at(1200*ms))
+		c.DuplicateRefreshed("s1", ok, answered(KindRefresh, time.Second, 401, "invalid_token"))
+		require.Equal(t, 1, count(c, InvGraceRefused))
+	})
 	t.Run("session already revoked", func(t *testing.T) {
 		c := newTestChecker()
 		loggedIn(c, "a", "u1", "s1")
