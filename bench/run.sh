@@ -133,7 +133,17 @@ END {
   ratio("   bench: same, middleware", M "golang-jwt+redis-get", M "ours-repeat-redisstore", ">=", 100)
   ratio("   bench: same, middleware, parallel", MP "golang-jwt+redis-get", MP "ours-repeat-redisstore", ">=", 100)
   print ""
-  print "3. Login vs one argon2id hash at the configured parameters"
+  print "3. The revocation replica (redisstore.WithReplica): no round trip for any token"
+  ratio("   bench: ours-first-seen-redisstore-replica / ed25519-verify", T "ours-first-seen-redisstore-replica", T "ed25519-verify", "<=", 1.1)
+  ratio("   bench: ours-new-token-redisstore-replica / ed25519-verify", T "ours-new-token-redisstore-replica", T "ed25519-verify", "<=", 1.1)
+  ratio("   bench: golang-jwt+redis-get / ours-new-token-redisstore-replica", T "golang-jwt+redis-get", T "ours-new-token-redisstore-replica", ">=", 1.5)
+  abs_ns("   bench: ours-repeat-redisstore-replica", T "ours-repeat-redisstore-replica", 500)
+  mem("   bench: ours-repeat-redisstore-replica memory", T "ours-repeat-redisstore-replica", 1024, 2)
+  ratio("   bench: golang-jwt+redis-get / ours-repeat-redisstore-replica", T "golang-jwt+redis-get", T "ours-repeat-redisstore-replica", ">=", 100)
+  ratio("   bench: same, parallel", P "golang-jwt+redis-get", P "ours-repeat-redisstore-replica", ">=", 100)
+  ratio("   bench: same, middleware", M "golang-jwt+redis-get", M "ours-repeat-redisstore-replica", ">=", 100)
+  print ""
+  print "4. Login vs one argon2id hash at the configured parameters"
   ratio("   root:  Login/success / Hash", "BenchmarkLogin/success", "BenchmarkHash", "<=", 1.05)
   ratio("   root:  Login/wrong-password / Hash", "BenchmarkLogin/wrong-password", "BenchmarkHash", "<=", 1.05)
   ratio("   root:  Login/unknown-email / Hash", "BenchmarkLogin/unknown-email", "BenchmarkHash", "<=", 1.05)
