@@ -76,28 +76,23 @@ func (h *Handler) extensionRoutes() ([]route, error) {
 				return nil, fmt.Errorf("middleware: extension route %s %q: a method, a path starting with / and a handler are required", er.Method, er.Path)
 			}
 			var hd http.Handler
-			statuses := slices.Clone(er.Statuses)
+			var errs []error
 			switch er.Access {
 			case Public:
 				hd = h.public(er.Handle)
 			case Authenticated:
-				hd = h.authenticated(er.Handle)
-				statuses = append(statuses, 400, 401, 403, 503)
+				hd, errs = h.authenticated(er.Handle), authnErrors
 			case Sensitive:
-				hd = h.sensitive(er.Handle)
-				statuses = append(statuses, 400, 401, 403, 503)
+				hd, errs = h.sensitive(er.Handle), sensitiveErrors
 			case Admin:
-				hd = h.admin(er.Handle)
-				statuses = append(statuses, 400, 401, 403, 503)
+				hd, errs = h.admin(er.Handle), adminErrors
 			default:
 				return nil, fmt.Errorf("middleware: extension route %s %s: unknown Access %d", er.Method, er.Path, er.Access)
 			}
 			if er.Body {
-				statuses = append(statuses, 400, 413, 415)
+				errs = append(slices.Clone(errs), bodyErrors...)
 			}
-			statuses = append(statuses, http.StatusInternalServerError)
-			slices.Sort(statuses)
-			rs = append(rs, route{method: er.Method, path: h.c.prefix + er.Path, handler: hd, statuses: slices.Compact(statuses)})
+			rs = append(rs, route{method: er.Method, path: h.c.prefix + er.Path, handler: hd, statuses: statuses(er.Statuses, errs)})
 		}
 	}
 	return rs, nil

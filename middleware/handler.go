@@ -194,13 +194,19 @@ type route struct {
 
 func (rt route) pattern() string { return rt.method + " " + rt.path }
 
+// Error groups: each error stands for its row of the error table. They
+// give the statuses of the endpoints, extensions' included.
+var (
+	bodyErrors  = []error{errUnsupportedMediaType, errBodyTooLarge, errMalformedJSON}
+	authnErrors = []error{errNoCredentials, errQueryToken, errCrossOrigin, auth.ErrInvalidToken, auth.ErrUnavailable}
+	// sensitiveErrors are those of Authenticate and RequireMFAByPolicy.
+	sensitiveErrors = append(slices.Clone(authnErrors), auth.ErrInsufficientAuth)
+	adminErrors     = append(slices.Clone(sensitiveErrors), errInsufficientRole)
+)
+
 // newRoutes returns the endpoints Mount registers.
 func (h *Handler) newRoutes() []route {
-	// Error groups: each error stands for its row of the error table.
 	var (
-		bodyErrors  = []error{errUnsupportedMediaType, errBodyTooLarge, errMalformedJSON}
-		authnErrors = []error{errNoCredentials, errQueryToken, errCrossOrigin, auth.ErrInvalidToken, auth.ErrUnavailable}
-		adminErrors = append(slices.Clone(authnErrors), errInsufficientRole, auth.ErrInsufficientAuth)
 		newUserErrs = []error{auth.ErrInvalidEmail, auth.ErrPasswordPolicy, auth.ErrInvalidInput, auth.ErrTenantNotFound, auth.ErrEmailTaken}
 		// Lifecycle flows: a feature the host may not have configured,
 		// and a store that may be down.
