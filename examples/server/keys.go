@@ -153,21 +153,28 @@ func createKeyFile(path string, now time.Time) (*keyFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	return kf, createSecretFile(path, data)
+}
+
+// createSecretFile writes data and a newline to a new file at path, mode
+// 0600, synced; it fails with fs.ErrExist if the file exists, and leaves
+// no partial file behind.
+func createSecretFile(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, keyFileMode)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := f.Write(append(data, '\n')); err != nil {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("writing key file: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("writing key file: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return kf, f.Close()
+	return f.Close()
 }
 
 // rotateKeys replaces the signing key of the file at path with a new one.

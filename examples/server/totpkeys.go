@@ -62,19 +62,5 @@ func createTOTPKeyFile(path string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, keyFileMode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("writing TOTP key file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("writing TOTP key file: %w", err)
-	}
-	return f.Close()
+	return createSecretFile(path, data)
 }
