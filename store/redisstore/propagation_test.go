@@ -42,16 +42,36 @@ func propagation(t testing.TB, writerClient, checkerClient rueidis.Client, round
 	checker := newStore(t, checkerClient)
 	writer, err := New(writerClient, WithPrefix(checker.prefix))
 	require.NoError(t, err)
+	prime := func(i int, q auth.RevocationQuery) {
+		st, err := checker.Revoked(ctx, q)
+		require.NoError(t, err)
+		require.Equal(t, auth.RevocationStatus{}, st)
+		require.True(t, cached(t, checker, q), "round %d: the checker has the entries cached", i)
+	}
+	seen := func(q auth.RevocationQuery, at time.Time) bool {
+		st, err := checker.Revoked(ctx, q)
+		require.NoError(t, err)
+		return st.Revokes(at)
+	}
+	return propagate(t, writer, rounds, loop, prime, seen)
+}
+
+// propagate runs the rounds of a propagation measurement: prime (if set)
+// readies the checker for a query of fresh IDs, the writer revokes the
+// token, the session or the user in turn, and seen is polled until it
+// reports the revocation, which must happen within propagationBound of
+// Revoke returning.
+func propagate(t testing.TB, writer *Store, rounds int, loop func() bool, prime func(int, auth.RevocationQuery), seen func(auth.RevocationQuery, time.Time) bool) (p propagationStats) {
+	t.Helper()
+	ctx := context.Background()
 	for i := 0; rounds == 0 || i < rounds; i++ {
 		if loop != nil && !loop() {
 			break
 		}
 		q := auth.RevocationQuery{TokenID: uuid.NewString(), SessionID: uuid.NewString(), UserID: uuid.NewString()}
-		st, err := checker.Revoked(ctx, q)
-		require.NoError(t, err)
-		require.Equal(t, auth.RevocationStatus{}, st)
-		require.True(t, cached(t, checker, q), "round %d: the checker has the entries cached", i)
-
+		if prime != nil {
+			prime(i, q)
+		}
 		at := time.Now().Truncate(time.Millisecond)
 		r := auth.Revocation{At: at, ExpiresAt: at.Add(time.Minute)}
 		switch i % 3 {
@@ -66,16 +86,14 @@ func propagation(t testing.TB, writerClient, checkerClient rueidis.Client, round
 		require.NoError(t, writer.Revoke(ctx, r))
 		written := time.Now()
 		for polls := 0; ; polls++ {
-			st, err := checker.Revoked(ctx, q)
-			require.NoError(t, err)
-			if st.Revokes(at) {
+			if seen(q, at) {
 				now := time.Now()
 				p.total = append(p.total, now.Sub(start))
 				p.after = append(p.after, now.Sub(written))
 				break
 			}
 			if d := time.Since(written); d > propagationBound {
-				t.Fatalf("round %d: %s revocation not seen by the other client %v after Revoke returned", i, r.Kind, d)
+				t.Fatalf("round %d: %s revocation not seen by the checker %v after Revoke returned", i, r.Kind, d)
 			}
 			// Spin briefly, then sleep: a busy poller can starve the
 			// client's reader goroutine (and Redis) of CPU on a small box.
