@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
@@ -198,10 +197,5 @@ func TestReplicaPropagation(t *testing.T) {
 func BenchmarkReplicaPropagation(b *testing.B) {
 	w := newClient(b, rueidis.ClientOption{}, sharedAddr())
 	c := newClient(b, rueidis.ClientOption{}, sharedAddr())
-	p := replicaPropagation(b, w, c, 0, b.Loop)
-	slices.Sort(p.total)
-	slices.Sort(p.after)
-	b.ReportMetric(float64(percentile(p.total, 0.50).Nanoseconds()), "p50-ns")
-	b.ReportMetric(float64(percentile(p.total, 0.99).Nanoseconds()), "p99-ns")
-	b.ReportMetric(float64(percentile(p.after, 0.99).Nanoseconds()), "p99-after-ns")
+	replicaPropagation(b, w, c, 0, b.Loop).report(b)
 }
