@@ -43,6 +43,7 @@ type config struct {
 	SessionIdleTTL  time.Duration  // SESSION_IDLE_TTL
 	TrustedProxies  []netip.Prefix
 	Cookies         bool   // COOKIES
+	Console         bool   // CONSOLE
 	EnumerationSafe bool   // ENUMERATION_SAFE_REGISTRATION
 	RequireVerified bool   // REQUIRE_VERIFIED_EMAIL
 	PublicURL       string // PUBLIC_URL; empty: http:// and the address listened on
@@ -136,6 +137,8 @@ func (c *config) settings() []setting {
 			usage: "comma-separated addresses or CIDRs of your reverse proxies, whose X-Forwarded-For is believed; empty: none"},
 		{env: "COOKIES", flag: "cookies", isBool: true, def: "false", set: boolean(&c.Cookies),
 			usage: "cookie mode for browsers: tokens in HttpOnly Secure SameSite=Strict cookies, cross-origin checks (needs HTTPS or localhost)"},
+		{env: "CONSOLE", flag: "console", isBool: true, def: "true", set: boolean(&c.Console),
+			usage: "serve the web console (account pages, admin dashboard) at /; its sign-in uses Secure cookies (needs HTTPS or localhost)"},
 		{env: "ENUMERATION_SAFE_REGISTRATION", flag: "enumeration-safe", isBool: true, def: "false", set: boolean(&c.EnumerationSafe),
 			usage: "answer registration and e-mail change with 202 whether or not the address is taken (the owner is mailed), and refuse login until the address is verified, exactly as a wrong password; for public sign-up pages (needs SMTP_ADDR or MAIL_DIR)"},
 		{env: "REQUIRE_VERIFIED_EMAIL", flag: "require-verified-email", isBool: true, def: "false", set: boolean(&c.RequireVerified),

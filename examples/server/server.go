@@ -16,6 +16,7 @@ import (
 
 	"github.com/maestro-ml/auth"
 	"github.com/maestro-ml/auth/audit"
+	"github.com/maestro-ml/auth/console"
 	"github.com/maestro-ml/auth/factor/totp"
 	"github.com/maestro-ml/auth/factor/totp/totphttp"
 	"github.com/maestro-ml/auth/middleware"
@@ -205,6 +206,14 @@ func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger
 
 	mux := http.NewServeMux()
 	mw.Mount(mux) // /api/v1/auth/... and /.well-known/jwks.json
+	if cfg.Console {
+		// The web console: /, /sign-in, /account, /admin/users, ...
+		con, err := console.New(a, mw, console.WithLogger(log))
+		if err != nil {
+			return nil, err
+		}
+		con.Mount(mux)
+	}
 	p := &projects{db: st.db, mw: mw}
 	p.routes(mux)
 	// A demo of optional authentication, and the load test's target: the
