@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/maestro-ml/auth"
@@ -62,6 +63,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) error {
 type codeData struct {
 	Factors []string
 	Enroll  bool
+	Links   []link // the extensions' enrolment pages
 }
 
 // askCode shows the second-factor form for a pending sign-in.
@@ -72,7 +74,7 @@ func (c *Console) askCode(w http.ResponseWriter, r *http.Request, mfa *auth.MFAR
 	}
 	setCookie(w, ticketCookie, mfa.Ticket, mfa.ExpiresAt)
 	return c.render(w, r, status, "code", view{Title: "Second factor", Error: msg,
-		Data: codeData{Factors: mfa.Factors, Enroll: mfa.Enroll}})
+		Data: codeData{Factors: mfa.Factors, Enroll: mfa.Enroll, Links: c.enrollLinks}})
 }
 
 // signInCode finishes a sign-in with a code of a second factor (a TOTP
@@ -135,6 +137,7 @@ type accountData struct {
 	Current  string
 	Factors  []string
 	MFA      bool
+	Links    []link // the extensions' account pages
 }
 
 func (c *Console) account(w http.ResponseWriter, r *http.Request) error {
@@ -171,7 +174,7 @@ func (c *Console) showAccount(w http.ResponseWriter, r *http.Request, claims *au
 	})
 	return c.render(w, r, status, "account", view{Title: "Your account", Me: claims, Error: msg,
 		Data: accountData{User: u, Sessions: sessions, Current: claims.SessionID, Factors: factors,
-			MFA: slices.Contains(claims.AMR, auth.Method("mfa"))}})
+			MFA: slices.Contains(claims.AMR, auth.Method("mfa")), Links: c.accountLinks}})
 }
 
 func (c *Console) changePassword(w http.ResponseWriter, r *http.Request) error {
@@ -262,4 +265,73 @@ func (c *Console) register(w http.ResponseWriter, r *http.Request) error {
 		return c.render(w, r, p.status, "register", view{Title: "Create an account", Error: p.msg, Data: d})
 	}
 	return c.redirect(w, r, "/sign-in", "registered")
+}
+
+type confirmData struct {
+	Return string
+	Code   bool // the user has a second factor: confirm with a code
+}
+
+// askConfirm shows the page on which a signed-in user confirms who they
+// are before an action that needs a recent sign-in (or one with their
+// second factor): a code when they have a second factor, else their
+// password. back is the page to return to (under the prefix).
+func (c *Console) askConfirm(w http.ResponseWriter, r *http.Request, claims *auth.Claims, back string, status int, msg string) error {
+	factors, err := c.a.SecondFactors(r.Context(), claims.UserID)
+	if err != nil {
+		return err
+	}
+	return c.render(w, r, status, "confirm", view{Title: "Confirm it is you", Me: claims, Error: msg,
+		Data: confirmData{Return: back, Code: len(factors) > 0}})
+}
+
+// confirm is a step-up: the session is replaced by one with a fresh
+// auth_time (and, with a code, the second factor in its amr), then the
+// browser returns to the page it came from.
+func (c *Console) confirm(w http.ResponseWriter, r *http.Request) error {
+	claims, r, ok, err := c.signedIn(w, r)
+	if !ok || err != nil {
+		return err
+	}
+	back := r.PostForm.Get("return")
+	if !c.returnable(back) {
+		back = "/account"
+	}
+	factors, err := c.a.SecondFactors(r.Context(), claims.UserID)
+	if err != nil {
+		return err
+	}
+	var pair *auth.TokenPair
+	if len(factors) > 0 {
+		pair, err = c.a.StepUpCode(r.Context(), claims, "", r.PostForm.Get("code"), c.h.Client(r))
+	} else {
+		pair, err = c.a.StepUpPassword(r.Context(), claims, r.PostForm.Get("password"), c.h.Client(r))
+	}
+	if err != nil {
+		p, known := explain(err)
+		if !known {
+			return err
+		}
+		if errors.Is(err, auth.ErrInvalidCredentials) && len(factors) == 0 {
+			p.msg = "That password is not right."
+		}
+		return c.askConfirm(w, r, claims, back, p.status, p.msg)
+	}
+	c.setSession(w, r, pair)
+	return c.redirect(w, r, back, "")
+}
+
+// returnable reports whether p is a GET page of the console under
+// /account/ (the pages that can ask for a confirmation): an allow-list,
+// so that the return field is never an open redirect.
+func (c *Console) returnable(p string) bool {
+	if p == "/account" {
+		return true
+	}
+	for _, rt := range c.all {
+		if rt.pattern == "GET "+c.path(p) && strings.HasPrefix(p, "/account/") {
+			return true
+		}
+	}
+	return false
 }

@@ -33,6 +33,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -71,6 +72,7 @@ type config struct {
 	noRegister bool
 	title      string
 	log        *slog.Logger
+	extensions []Extension
 }
 
 // WithPrefix sets the path under which Mount registers the pages: "" (the
@@ -102,8 +104,16 @@ type Console struct {
 	c     config
 	csrf  *http.CrossOriginProtection
 	pages map[string]*template.Template
-	mux   *http.ServeMux
-	now   func() time.Time
+	// layout is the page frame, cloned for every page and extension template.
+	layout *template.Template
+	mux    *http.ServeMux
+	now    func() time.Time
+	// routes are every page, the extensions' included; notices the
+	// messages a redirect may name; the links lead to extensions' pages.
+	all          []route
+	notices      map[string]string
+	accountLinks []link
+	enrollLinks  []link
 }
 
 // New returns a Console over a. h supplies how clients are identified
@@ -128,13 +138,19 @@ func New(a *auth.Authenticator, h *middleware.Handler, opts ...Option) (*Console
 	if c.c.log == nil {
 		c.c.log = slog.Default()
 	}
-	pages, err := parsePages()
+	layout, pages, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
-	c.pages = pages
+	c.layout, c.pages = layout, pages
+	c.notices = maps.Clone(notices)
+	ext, err := c.extensionRoutes()
+	if err != nil {
+		return nil, err
+	}
+	c.all = append(c.ownRoutes(), ext...)
 	c.mux = http.NewServeMux()
-	for _, rt := range c.routes() {
+	for _, rt := range c.all {
 		c.mux.Handle(rt.pattern, rt.h)
 	}
 	return c, nil
@@ -161,7 +177,7 @@ type Router interface {
 
 // Mount registers every page and the stylesheet on r under the prefix.
 func (c *Console) Mount(r Router) {
-	for _, rt := range c.routes() {
+	for _, rt := range c.all {
 		r.Handle(rt.pattern, c)
 	}
 }
@@ -183,7 +199,8 @@ func secureHeaders(h http.Header) {
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 }
 
-func (c *Console) routes() []route {
+// ownRoutes are the console's own pages.
+func (c *Console) ownRoutes() []route {
 	p := c.c.prefix
 	page := func(method, path string, fn handlerFunc) route {
 		return route{pattern: method + " " + p + path, h: c.serve(fn)}
@@ -197,6 +214,7 @@ func (c *Console) routes() []route {
 		page("POST", "/sign-out", c.signOut),
 		page("GET", "/account", c.account),
 		page("POST", "/account/password", c.changePassword),
+		page("POST", "/account/confirm", c.confirm),
 		page("POST", "/account/sessions/{id}/revoke", c.revokeSession),
 		page("POST", "/account/sessions/revoke-all", c.signOutEverywhere),
 		page("GET", "/admin/users", c.adminUsers),

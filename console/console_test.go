@@ -21,6 +21,7 @@ import (
 	"github.com/maestro-ml/auth/authtest"
 	"github.com/maestro-ml/auth/console"
 	"github.com/maestro-ml/auth/factor/totp"
+	"github.com/maestro-ml/auth/factor/totp/totpconsole"
 	"github.com/maestro-ml/auth/middleware"
 	"github.com/maestro-ml/auth/store/memstore"
 )
@@ -43,6 +44,12 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...console.Option) *env {
 	t.Helper()
+	return newEnvWith(t, auth.MFAPolicy{}, opts...)
+}
+
+// newEnvWith is newEnv with an MFA policy and the TOTP pages.
+func newEnvWith(t *testing.T, policy auth.MFAPolicy, opts ...console.Option) *env {
+	t.Helper()
 	st := memstore.New(memstore.WithSweepInterval(0))
 	t.Cleanup(func() { _ = st.Close() })
 	clock := authtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
@@ -51,10 +58,10 @@ func newEnv(t *testing.T, opts ...console.Option) *env {
 	f, err := totp.New(totp.Config{Store: st, Keys: []totp.Key{key}, Issuer: "Test", Now: clock.Now})
 	require.NoError(t, err)
 	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, clock,
-		auth.Config{Limits: noLimits, Events: st, AuditLog: st, ActionTokens: st, SecondFactors: []auth.SecondFactor{f}})
+		auth.Config{Limits: noLimits, Events: st, AuditLog: st, ActionTokens: st, SecondFactors: []auth.SecondFactor{f}, MFA: policy})
 	h, err := middleware.New(a)
 	require.NoError(t, err)
-	c, err := console.New(a, h, opts...)
+	c, err := console.New(a, h, append([]console.Option{console.WithExtensions(totpconsole.New(f))}, opts...)...)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	h.Mount(mux)

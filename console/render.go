@@ -49,15 +49,15 @@ var funcs = template.FuncMap{
 	},
 }
 
-// parsePages parses each page of ui/ together with the layout.
-func parsePages() (map[string]*template.Template, error) {
+// parsePages parses the layout, and each page of ui/ together with it.
+func parsePages() (*template.Template, map[string]*template.Template, error) {
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(ui, "ui/layout.html")
 	if err != nil {
-		return nil, fmt.Errorf("console: %w", err)
+		return nil, nil, fmt.Errorf("console: %w", err)
 	}
 	files, err := fs.Glob(ui, "ui/*.html")
 	if err != nil {
-		return nil, fmt.Errorf("console: %w", err)
+		return nil, nil, fmt.Errorf("console: %w", err)
 	}
 	pages := map[string]*template.Template{}
 	for _, f := range files {
@@ -67,11 +67,11 @@ func parsePages() (map[string]*template.Template, error) {
 		}
 		t, err := template.Must(layout.Clone()).ParseFS(ui, f)
 		if err != nil {
-			return nil, fmt.Errorf("console: %w", err)
+			return nil, nil, fmt.Errorf("console: %w", err)
 		}
 		pages[name] = t
 	}
-	return pages, nil
+	return layout, pages, nil
 }
 
 // render writes a page with status. The page is rendered into a buffer
@@ -81,13 +81,18 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if !ok {
 		return fmt.Errorf("console: no page %q", page)
 	}
+	return c.renderTemplate(w, r, status, t, v)
+}
+
+// renderTemplate writes t in the layout with v, filled in.
+func (c *Console) renderTemplate(w http.ResponseWriter, r *http.Request, status int, t *template.Template, v view) error {
 	v.Product, v.P = c.c.title, c.c.prefix
 	v.CSRF = c.csrfToken(w, r, false)
 	if v.Me != nil {
 		v.Admin = c.a.RoleAtLeast(v.Me.Role, c.c.adminRole)
 	}
 	if v.Notice == "" {
-		v.Notice = notices[r.URL.Query().Get("done")]
+		v.Notice = c.notices[r.URL.Query().Get("done")]
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
@@ -175,6 +180,12 @@ func explain(err error) (problem, bool) {
 		return problem{http.StatusBadRequest, "That password is too close to your email address or the service's name."}, true
 	case errors.Is(err, auth.ErrPasswordPolicy):
 		return problem{http.StatusBadRequest, "That password cannot be used."}, true
+	case errors.Is(err, auth.ErrFactorEnrolled):
+		return problem{http.StatusConflict, "That second factor is already set up."}, true
+	case errors.Is(err, auth.ErrFactorNotEnrolled):
+		return problem{http.StatusConflict, "That second factor is not set up."}, true
+	case errors.Is(err, auth.ErrMFARequired):
+		return problem{http.StatusUnauthorized, "Your sign-in needs to start again."}, true
 	case errors.Is(err, auth.ErrUserNotFound), errors.Is(err, auth.ErrSessionNotFound):
 		return problem{http.StatusNotFound, "Not found."}, true
 	case errors.Is(err, auth.ErrInvalidRole), errors.Is(err, auth.ErrInvalidInput):

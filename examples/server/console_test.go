@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
+	otptotp "github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -121,13 +122,36 @@ func location(t *testing.T, ctx context.Context) string {
 // signIn fills and sends the sign-in form, then waits for the account page.
 func signIn(t *testing.T, ctx context.Context, base, email, password string) {
 	t.Helper()
-	run(t, ctx, "sign in as "+email,
+	run(t, ctx, "sign in as "+email, passwordStep(base, email, password), chromedp.WaitVisible(chromedp.ID("account-email")))
+}
+
+// passwordStep opens the sign-in page and sends the password form.
+func passwordStep(base, email, password string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
 		chromedp.Navigate(base+"/sign-in"),
 		chromedp.SendKeys(chromedp.ID("email"), email, chromedp.NodeVisible),
 		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.CSS(`main button[type=submit]`)),
+	)
+}
+
+// signInWithCode signs in with a password and a second factor's code.
+func signInWithCode(t *testing.T, ctx context.Context, base, email, password, code string) {
+	t.Helper()
+	run(t, ctx, "sign in as "+email, passwordStep(base, email, password),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), code),
+		chromedp.Click(chromedp.CSS(`main button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.ID("account-email")),
 	)
+}
+
+// totpCode is the code an authenticator app shows for secret, offset from now.
+func totpCode(t *testing.T, secret string, offset time.Duration) string {
+	t.Helper()
+	code, err := otptotp.GenerateCode(secret, time.Now().Add(offset))
+	require.NoError(t, err)
+	return code
 }
 
 // pageChecks are checked on every page the test visits: each visible
@@ -184,7 +208,8 @@ func TestCSPWatchSeesViolations(t *testing.T) {
 }
 
 // TestConsole drives the console of the reference server in Chromium: a
-// newcomer registers and signs in; the same user in a second browser is
+// newcomer registers, signs in, sets up an authenticator app and signs in
+// with its code; the same user in a second browser is
 // signed out from the first; an administrator made with create-admin
 // deactivates the user, whose open page stops working, and finds it in
 // the audit log; a form posted from another site is refused. No page
@@ -217,10 +242,39 @@ func TestConsole(t *testing.T) {
 	require.Contains(t, text(t, newcomer, ".notice"), "Your account was created.")
 	signIn(t, newcomer, base, email, password)
 	require.Equal(t, email, text(t, newcomer, "#account-email"))
-	checkPage(t, newcomer, base+"/account", "account")
+	// The newcomer sets up an authenticator app: QR code, first code,
+	// recovery codes shown once.
+	run(t, newcomer, "set up TOTP",
+		chromedp.Click(chromedp.CSS(`a[href="/account/totp"]`)),
+		chromedp.WaitVisible(chromedp.ID("totp-setup")),
+		chromedp.Click(chromedp.ID("totp-setup")),
+		chromedp.WaitVisible(chromedp.ID("totp-secret")),
+	)
+	qr, err := chromedp.Run(newcomer, chromedp.Evaluate[bool](`document.querySelector("img.qr").naturalWidth > 0`))
+	require.NoError(t, err)
+	require.True(t, qr, "the QR code is shown")
+	if *screenshots {
+		shoot(t, newcomer, "totp-enroll")
+	}
+	secret := text(t, newcomer, "#totp-secret")
+	run(t, newcomer, "first code",
+		chromedp.SendKeys(chromedp.ID("code"), totpCode(t, secret, 0)),
+		chromedp.Click(chromedp.CSS(`main button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("recovery-codes")),
+	)
+	recovery := strings.Fields(text(t, newcomer, "#recovery-codes"))
+	require.Len(t, recovery, 10)
 
-	// The same user on a laptop; the first browser signs the laptop out.
-	signIn(t, laptop, base, email, password)
+	// Sign out, and in again with the password and the app's code (the
+	// next period's: the first one was used, and a verifier accepts one
+	// period of skew).
+	run(t, newcomer, "sign out", chromedp.Click(chromedp.CSS(`nav button`)), chromedp.WaitVisible(chromedp.ID("password")))
+	signInWithCode(t, newcomer, base, email, password, totpCode(t, secret, 30*time.Second))
+	require.Contains(t, text(t, newcomer, "main"), "with a second factor")
+
+	// The same user on a laptop, with a recovery code; the first browser
+	// signs the laptop out.
+	signInWithCode(t, laptop, base, email, password, recovery[0])
 	run(t, newcomer, "see two sessions", chromedp.Navigate(base+"/account"),
 		chromedp.WaitVisible(chromedp.CSS("#sessions li:nth-child(2)")))
 	run(t, newcomer, "sign the laptop out",
@@ -228,6 +282,8 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".notice")),
 	)
 	require.Contains(t, text(t, newcomer, ".notice"), "The session was signed out.")
+	checkPage(t, newcomer, base+"/account", "account")
+	checkPage(t, newcomer, base+"/account/totp", "totp")
 	run(t, laptop, "laptop reloads", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("password")))
 	require.Equal(t, base+"/sign-in", location(t, laptop), "the laptop is signed out")
 

@@ -18,6 +18,7 @@ import (
 	"github.com/maestro-ml/auth/audit"
 	"github.com/maestro-ml/auth/console"
 	"github.com/maestro-ml/auth/factor/totp"
+	"github.com/maestro-ml/auth/factor/totp/totpconsole"
 	"github.com/maestro-ml/auth/factor/totp/totphttp"
 	"github.com/maestro-ml/auth/middleware"
 	"github.com/maestro-ml/auth/store/bunstore"
@@ -138,7 +139,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	}
 
 	var draining atomic.Bool
-	handler, err := newHandler(cfg, a, st, log, &draining, totphttp.New(second))
+	handler, err := newHandler(cfg, a, st, log, &draining, second)
 	if err != nil {
 		return err
 	}
@@ -188,11 +189,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	return nil
 }
 
-// newHandler returns the server's routes, wrapped in the request log. It
-// fails only on an invalid middleware option.
-func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger, draining *atomic.Bool, exts ...middleware.Extension) (http.Handler, error) {
+// newHandler returns the server's routes, wrapped in the request log; the
+// TOTP factor brings its endpoints and its console pages. It fails only on
+// an invalid middleware or console option.
+func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger, draining *atomic.Bool, second *totp.TOTP) (http.Handler, error) {
 	ips := middleware.IPResolver{TrustedProxies: cfg.TrustedProxies}
-	opts := []middleware.Option{middleware.WithIPResolver(ips), middleware.WithLogger(log), middleware.WithExtensions(exts...)}
+	opts := []middleware.Option{middleware.WithIPResolver(ips), middleware.WithLogger(log), middleware.WithExtensions(totphttp.New(second))}
 	if cfg.Cookies {
 		opts = append(opts, middleware.WithCookies(middleware.Cookies{}))
 	}
@@ -208,7 +210,7 @@ func newHandler(cfg *config, a *auth.Authenticator, st *stores, log *slog.Logger
 	mw.Mount(mux) // /api/v1/auth/... and /.well-known/jwks.json
 	if cfg.Console {
 		// The web console: /, /sign-in, /account, /admin/users, ...
-		con, err := console.New(a, mw, console.WithLogger(log))
+		con, err := console.New(a, mw, console.WithLogger(log), console.WithExtensions(totpconsole.New(second)))
 		if err != nil {
 			return nil, err
 		}
