@@ -2,8 +2,10 @@
 // pages (sign in with a password and a second factor, register, sessions
 // and devices, password change) and an administrators' dashboard (users,
 // actions on them, the audit log and its export), rendered on the server
-// with html/template from embedded files. It needs no JavaScript, no CDN
-// and no fonts from elsewhere, so it works offline.
+// with html/template from embedded files. It needs no CDN and no fonts
+// from elsewhere, so it works offline, and no JavaScript but on the pages
+// that e-mailed links open, where one small script file moves the link's
+// token from the fragment into the form (see VerifyEmailPath).
 //
 // Browsers hold the console's sign-in in cookies of its own, separate from
 // the API's cookie mode (middleware.WithCookies): HttpOnly, Secure
@@ -12,7 +14,8 @@
 // prefixed. Every unsafe request must pass http.CrossOriginProtection and
 // carry the form token of a double-submit "__Host-" cookie (OWASP CSRF
 // cheat sheet); every answer carries a strict Content-Security-Policy with
-// frame-ancestors 'none' and no script at all.
+// frame-ancestors 'none', no inline script or style, and no script at all
+// but that file on those pages.
 //
 // Mount it beside the API:
 //
@@ -54,9 +57,9 @@ const (
 	csrfCookie    = "__Host-console-csrf"
 )
 
-// csp is the Content-Security-Policy of every answer: the console's own
-// stylesheet and images only (the TOTP QR code is a data: URI), forms
-// posted to itself, never framed, no script of any kind.
+// csp is the Content-Security-Policy of every answer but the link pages
+// (tokenCSP): the console's own stylesheet and images only (the TOTP QR
+// code is a data: URI), forms posted to itself, never framed, no script.
 const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'"
 
@@ -207,6 +210,7 @@ func (c *Console) ownRoutes() []route {
 	}
 	rts := []route{
 		{pattern: "GET " + p + "/assets/console.css", h: http.HandlerFunc(serveCSS)},
+		{pattern: "GET " + p + "/assets/console.js", h: http.HandlerFunc(serveJS)},
 		page("GET", "/{$}", c.home),
 		page("GET", "/sign-in", c.signInPage),
 		page("POST", "/sign-in", c.signIn),
@@ -215,6 +219,16 @@ func (c *Console) ownRoutes() []route {
 		page("GET", "/account", c.account),
 		page("POST", "/account/password", c.changePassword),
 		page("POST", "/account/confirm", c.confirm),
+		page("POST", "/account/email", c.changeEmail),
+		page("POST", "/account/verify", c.resendVerification),
+		page("GET", "/forgot-password", c.forgotPage),
+		page("POST", "/forgot-password", c.forgot),
+		page("GET", VerifyEmailPath, c.tokenPage("Verify your address", verifyForm)),
+		page("POST", VerifyEmailPath, c.verifyEmail),
+		page("GET", ResetPasswordPath, c.tokenPage("Choose a new password", resetForm)),
+		page("POST", ResetPasswordPath, c.resetPassword),
+		page("GET", ConfirmEmailPath, c.tokenPage("Confirm your new address", confirmForm)),
+		page("POST", ConfirmEmailPath, c.confirmEmail),
 		page("POST", "/account/sessions/{id}/revoke", c.revokeSession),
 		page("POST", "/account/sessions/revoke-all", c.signOutEverywhere),
 		page("GET", "/admin/users", c.adminUsers),
@@ -233,12 +247,17 @@ func (c *Console) ownRoutes() []route {
 func (c *Console) path(p string) string { return c.c.prefix + p }
 
 func serveCSS(w http.ResponseWriter, r *http.Request) {
-	b, err := fs.ReadFile(ui, "ui/console.css")
+	serveAsset(w, "ui/console.css", "text/css; charset=utf-8")
+}
+
+// serveAsset serves an embedded file.
+func serveAsset(w http.ResponseWriter, name, contentType string) {
+	b, err := fs.ReadFile(ui, name)
 	if err != nil {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(b)
 }

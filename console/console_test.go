@@ -34,12 +34,13 @@ var noLimits = auth.Limits{
 }
 
 type env struct {
-	t     *testing.T
-	a     *auth.Authenticator
-	f     *totp.TOTP
-	st    *memstore.Store
-	clock *authtest.Clock
-	srv   *httptest.Server
+	t      *testing.T
+	a      *auth.Authenticator
+	f      *totp.TOTP
+	st     *memstore.Store
+	clock  *authtest.Clock
+	srv    *httptest.Server
+	outbox *authtest.Outbox
 }
 
 func newEnv(t *testing.T, opts ...console.Option) *env {
@@ -57,8 +58,10 @@ func newEnvWith(t *testing.T, policy auth.MFAPolicy, opts ...console.Option) *en
 	_, _ = rand.Read(key.Secret)
 	f, err := totp.New(totp.Config{Store: st, Keys: []totp.Key{key}, Issuer: "Test", Now: clock.Now})
 	require.NoError(t, err)
+	outbox := &authtest.Outbox{}
 	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, clock,
-		auth.Config{Limits: noLimits, Events: st, AuditLog: st, ActionTokens: st, SecondFactors: []auth.SecondFactor{f}, MFA: policy})
+		auth.Config{Limits: noLimits, Events: st, AuditLog: st, ActionTokens: st, Notifier: outbox,
+			SecondFactors: []auth.SecondFactor{f}, MFA: policy})
 	h, err := middleware.New(a)
 	require.NoError(t, err)
 	c, err := console.New(a, h, append([]console.Option{console.WithExtensions(totpconsole.New(f))}, opts...)...)
@@ -68,7 +71,7 @@ func newEnvWith(t *testing.T, policy auth.MFAPolicy, opts ...console.Option) *en
 	c.Mount(mux)
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{t: t, a: a, f: f, st: st, clock: clock, srv: srv}
+	return &env{t: t, a: a, f: f, st: st, clock: clock, srv: srv, outbox: outbox}
 }
 
 // browser is one browser: its own cookies, and the form token of the last
@@ -157,12 +160,12 @@ func TestEveryPageIsLockedDown(t *testing.T) {
 	b := e.browser()
 	b.signIn(admin.Email)
 	require.Equal(t, "/account", b.url)
-	for _, p := range []string{"/sign-in", "/register", "/account", "/admin/users", "/admin/users/" + admin.ID,
-		"/admin/audit", "/assets/console.css", "/admin/users/not-an-id"} {
+	const policy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	for _, p := range []string{"/sign-in", "/register", "/forgot-password", "/account", "/account/totp", "/admin/users",
+		"/admin/users/" + admin.ID, "/admin/audit", "/assets/console.css", "/admin/users/not-an-id"} {
 		res := b.get(p)
 		h := res.Header
-		require.Equal(t, "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-			h.Get("Content-Security-Policy"), p)
+		require.Equal(t, policy, h.Get("Content-Security-Policy"), p)
 		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), p)
 		require.Equal(t, "DENY", h.Get("X-Frame-Options"), p)
 		if strings.HasPrefix(h.Get("Content-Type"), "text/html") {
@@ -172,6 +175,26 @@ func TestEveryPageIsLockedDown(t *testing.T) {
 			require.Equal(t, "no-store", h.Get("Cache-Control"), p)
 		}
 	}
+}
+
+// TestLinkPagesRunOneScript: the pages that e-mailed links open load the
+// console's one script file, which their policy alone allows, and send no
+// Referer.
+func TestLinkPagesRunOneScript(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	for _, p := range []string{console.VerifyEmailPath, console.ResetPasswordPath, console.ConfirmEmailPath} {
+		res := b.get(p)
+		require.Equal(t, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+			res.Header.Get("Content-Security-Policy"), p)
+		require.Equal(t, "no-referrer", res.Header.Get("Referrer-Policy"), p)
+		require.Equal(t, 1, strings.Count(b.body, "<script"), p)
+		require.Contains(t, b.body, `<script src="/assets/console.js"></script>`, p)
+		require.NotRegexp(t, `\son[a-z]+\s*=`, b.body, p)
+	}
+	res := b.get("/assets/console.js")
+	require.Equal(t, "text/javascript; charset=utf-8", res.Header.Get("Content-Type"))
+	require.Contains(t, b.body, "history.replaceState")
 }
 
 // TestSignInAndOut: a password sign-in shows the account; signing out ends

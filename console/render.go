@@ -120,6 +120,12 @@ var notices = map[string]string{
 	"ended":             "The user's sessions were ended.",
 	"deactivated":       "The user was deactivated and their sessions ended.",
 	"activated":         "The user was activated.",
+	"verified":          "Your address is verified. Sign in to continue.",
+	"reset":             "Your password was changed and every session signed out. Sign in with the new password.",
+	"reset-sent":        "If that address has an account, a link to choose a new password is on its way.",
+	"email-sent":        "Follow the link we sent to the new address to finish the change.",
+	"email-changed":     "Your account now uses the new address.",
+	"verify-sent":       "A new verification link is on its way.",
 }
 
 // redirect answers a successful post: 303 to a page, naming a notice.

@@ -39,6 +39,10 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*auth.Claims,
 		return nil, err
 	}
 	claims, err := c.a.Authenticate(ctx, pair.AccessToken)
+	if errors.Is(err, auth.ErrInvalidToken) { // revoked as soon as issued
+		c.clearSession(w)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

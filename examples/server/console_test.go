@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,7 +209,8 @@ func TestCSPWatchSeesViolations(t *testing.T) {
 }
 
 // TestConsole drives the console of the reference server in Chromium: a
-// newcomer registers, signs in, sets up an authenticator app and signs in
+// newcomer registers, verifies the address from the e-mailed link, signs
+// in, sets up an authenticator app and signs in
 // with its code; the same user in a second browser is
 // signed out from the first; an administrator made with create-admin
 // deactivates the user, whose open page stops working, and finds it in
@@ -217,7 +219,8 @@ func TestCSPWatchSeesViolations(t *testing.T) {
 func TestConsole(t *testing.T) {
 	bin := buildServer(t)
 	dir := t.TempDir()
-	env := map[string]string{}
+	mail := filepath.Join(dir, "mail")
+	env := map[string]string{"MAIL_DIR": mail}
 	_, errOut, code := runCLI(t, bin, dir, env, adminPassword+"\n", "create-admin", "-email", "admin@example.com")
 	require.Equal(t, 0, code, errOut)
 	srv := startServer(t, bin, dir, env)
@@ -240,6 +243,15 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".notice")),
 	)
 	require.Contains(t, text(t, newcomer, ".notice"), "Your account was created.")
+
+	// The e-mailed link verifies the address: console.js moves the token
+	// from the fragment into the form and out of the address bar.
+	token := awaitToken(t, dirMailbox{mail}, email, "/verify-email", map[string]bool{})
+	run(t, newcomer, "open the link", chromedp.Navigate(base+"/verify-email#token="+url.QueryEscape(token)),
+		chromedp.WaitVisible(chromedp.ID("token-submit")))
+	require.Equal(t, base+"/verify-email", location(t, newcomer), "the token left the address bar")
+	run(t, newcomer, "verify", chromedp.Click(chromedp.ID("token-submit")), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	require.Contains(t, text(t, newcomer, ".notice"), "Your address is verified.")
 	signIn(t, newcomer, base, email, password)
 	require.Equal(t, email, text(t, newcomer, "#account-email"))
 	// The newcomer sets up an authenticator app: QR code, first code,

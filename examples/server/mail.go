@@ -5,18 +5,20 @@ import (
 	"log/slog"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/console"
 	"github.com/maestro-ml/auth/notify"
 )
 
-// Paths of the application's pages that e-mailed links open, under
-// PUBLIC_URL. They belong to the front end, not to this API: a page reads
-// the token from the link's fragment (#token=...), which browsers never
-// send to a server, and posts it to the matching endpoint
-// (/api/v1/auth/verify-email, /password/reset, /email/confirm).
+// Paths of the pages that e-mailed links open, under PUBLIC_URL: the
+// console's (served at / unless CONSOLE=false; another front end must
+// serve them then). A page reads the token from the link's fragment
+// (#token=...), which browsers never send to a server, and posts it (the
+// console to itself, a front end to /api/v1/auth/verify-email,
+// /password/reset or /email/confirm).
 const (
-	verifyEmailPage   = "/verify-email"
-	resetPasswordPage = "/reset-password"
-	confirmEmailPage  = "/confirm-email"
+	verifyEmailPage   = console.VerifyEmailPath
+	resetPasswordPage = console.ResetPasswordPath
+	confirmEmailPage  = console.ConfirmEmailPath
 )
 
 // newNotifier returns how account e-mail is delivered: by SMTP
