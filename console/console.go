@@ -231,6 +231,7 @@ func (c *Console) ownRoutes() []route {
 		page("POST", ConfirmEmailPath, c.confirmEmail),
 		page("POST", "/account/sessions/{id}/revoke", c.revokeSession),
 		page("POST", "/account/sessions/revoke-all", c.signOutEverywhere),
+		page("GET", "/admin/{$}", c.adminOverview),
 		page("GET", "/admin/users", c.adminUsers),
 		page("GET", "/admin/users/{id}", c.adminUser),
 		page("POST", "/admin/users/{id}", c.adminAction),

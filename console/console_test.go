@@ -161,7 +161,7 @@ func TestEveryPageIsLockedDown(t *testing.T) {
 	b.signIn(admin.Email)
 	require.Equal(t, "/account", b.url)
 	const policy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	for _, p := range []string{"/sign-in", "/register", "/forgot-password", "/account", "/account/totp", "/admin/users",
+	for _, p := range []string{"/sign-in", "/register", "/forgot-password", "/account", "/account/totp", "/admin/", "/admin/users",
 		"/admin/users/" + admin.ID, "/admin/audit", "/assets/console.css", "/admin/users/not-an-id"} {
 		res := b.get(p)
 		h := res.Header
@@ -440,4 +440,34 @@ func TestRegister(t *testing.T) {
 
 	e2 := newEnv(t, console.WithoutRegistration())
 	require.Equal(t, http.StatusNotFound, e2.browser().get("/register").StatusCode)
+}
+
+// TestOverview: the administrators' overview counts the last day's
+// sign-ins and failures, and draws them as SVG bars, one per kind for the
+// current hour.
+func TestOverview(t *testing.T) {
+	e := newEnv(t)
+	admin, u := e.user(auth.RoleAdmin), e.user(auth.RoleViewer)
+	b := e.browser()
+	for range 3 {
+		b.signIn(u.Email)
+		b.post("/sign-out", nil)
+	}
+	for range 2 {
+		b.post("/sign-in", url.Values{"email": {u.Email}, "password": {"wrong password here"}})
+	}
+	b.signIn(admin.Email)
+	require.Contains(t, b.body, `href="/admin/"`)
+	b.get("/admin/")
+	require.Contains(t, b.body, `<dd id="stat-signins">4</dd>`, "three of the user's, one of the admin's")
+	require.Contains(t, b.body, `<dd id="stat-failures">2</dd>`)
+	require.Contains(t, b.body, `<dd id="stat-lockouts">0</dd>`)
+	require.Equal(t, 1, strings.Count(b.body, `<rect class="ok"`))
+	require.Equal(t, 1, strings.Count(b.body, `<rect class="fail"`))
+	require.Contains(t, b.body, ": 4 sign-ins</title>")
+	require.Regexp(t, `<rect class="ok" x="\d+" y="10" width="12" height="160">`, b.body, "the busiest bar is full height")
+
+	vb := e.browser()
+	vb.signIn(u.Email)
+	require.Equal(t, http.StatusForbidden, vb.get("/admin/").StatusCode)
 }

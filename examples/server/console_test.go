@@ -338,6 +338,8 @@ func TestConsole(t *testing.T) {
 	run(t, admin, "audit log", chromedp.Navigate(base+"/admin/audit?user="+userID), chromedp.WaitVisible(chromedp.ID("events")))
 	require.Contains(t, text(t, admin, "#events"), "user.activation_changed")
 	checkPage(t, admin, base+"/admin/audit", "admin-audit")
+	checkPage(t, admin, base+"/admin/", "admin-overview")
+	require.Equal(t, "1", text(t, admin, "#stat-failures"), "the deactivated user's refused sign-in")
 	checkPage(t, newcomer, base+"/sign-in", "sign-in")
 	checkPage(t, newcomer, base+"/register", "register")
 
