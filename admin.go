@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"unicode"
+	"unicode/utf8"
 	"context"
 	"slices"
 )
@@ -45,7 +47,9 @@ func (a *Authenticator) User(ctx context.Context, tenantID, userID string) (*Use
 }
 
 // ListUsers returns a page of the tenant's users ordered by ID, and the
-// cursor for the next page (empty on the last page).
+// cursor for the next page (empty on the last page). Errors:
+// ErrTenantNotFound, ErrInvalidRole, ErrInvalidInput (a limit out of
+// range, a malformed cursor or search).
 func (a *Authenticator) ListUsers(ctx context.Context, q UserQuery) ([]*User, string, error) {
 	if q.TenantID == "" {
 		return nil, "", ErrTenantNotFound
@@ -61,6 +65,9 @@ func (a *Authenticator) ListUsers(ctx context.Context, q UserQuery) ([]*User, st
 	}
 	if q.Role != "" && !slices.Contains(a.cfg.Roles, q.Role) {
 		return nil, "", ErrInvalidRole
+	}
+	if !ValidSearch(q.Search) {
+		return nil, "", ErrInvalidInput
 	}
 	limit := q.Limit
 	q.Limit++ // one more tells whether there is a next page
@@ -137,4 +144,21 @@ func (a *Authenticator) UpdateUser(ctx context.Context, tenantID, userID string,
 		a.emit(ctx, ev)
 	}
 	return u, nil
+}
+
+// MaxSearchLength bounds UserQuery.Search, in bytes.
+const MaxSearchLength = 100
+
+// ValidSearch reports whether s is a UserQuery.Search the stores take: at
+// most MaxSearchLength bytes of valid UTF-8 without control characters.
+func ValidSearch(s string) bool {
+	if len(s) > MaxSearchLength || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }

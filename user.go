@@ -74,6 +74,13 @@ type UserQuery struct {
 	Role Role
 	// Active filters by the active flag when non-nil.
 	Active *bool
+	// Verified filters by the verified flag when non-nil.
+	Verified *bool
+	// Search, if set, keeps users whose email or name contains it,
+	// ignoring case (in SQLite, the case of ASCII letters only): an
+	// administrator's search box. At most MaxSearchLength bytes of valid
+	// UTF-8 without control characters.
+	Search string
 	// After is the cursor: the last ID of the previous page, or empty.
 	After string
 	// Limit is the page size, 1 to 100. Zero: 20.

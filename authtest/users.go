@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -253,6 +254,35 @@ func TestUserStore(t *testing.T, st Stores) {
 		none, err := users.ListUsers(ctx, auth.UserQuery{TenantID: newID(), Limit: 10})
 		require.NoError(t, err)
 		require.Empty(t, none)
+	})
+
+	t.Run("ListSearch", func(t *testing.T) {
+		tn := newTenant(t)
+		set := func(u *auth.User, email, name string, verified bool) {
+			_, err := users.UpdateUser(ctx, "", u.ID, auth.UserUpdate{Email: &email, Name: &name, Verified: &verified, At: now()})
+			require.NoError(t, err)
+		}
+		suffix := strings.ToLower(randomSlug())
+		ada, bob, pct, low := newUser(t, tn.ID), newUser(t, tn.ID), newUser(t, tn.ID), newUser(t, tn.ID)
+		set(ada, "ada."+suffix+"@example.com", "Ada Lovelace", true)
+		set(bob, "bob."+suffix+"@example.com", "Robert Ada", false)
+		set(pct, "100pct_"+suffix+"@example.com", "Per Cent", false)
+		set(low, "lowx"+suffix+"@example.com", "Pxrcent", true)
+		search := func(s string, verified *bool) []string {
+			t.Helper()
+			got, err := users.ListUsers(ctx, auth.UserQuery{TenantID: tn.ID, Search: s, Verified: verified, Limit: 100})
+			require.NoError(t, err)
+			return idsOf(got)
+		}
+		require.Equal(t, []string{ada.ID, bob.ID}, search("ADA", nil), "email or name, any case")
+		require.Equal(t, []string{ada.ID}, search("ada."+suffix, nil))
+		require.Equal(t, []string{pct.ID}, search("pct_", nil), "_ is a character, not a wildcard")
+		require.Empty(t, search("%", nil), "% is a character, not a wildcard")
+		require.Empty(t, search(`\`, nil))
+		require.Len(t, search(suffix, nil), 4)
+		yes, no := true, false
+		require.Equal(t, []string{ada.ID, low.ID}, search(suffix, &yes))
+		require.Equal(t, []string{bob.ID, pct.ID}, search(suffix, &no))
 	})
 
 	t.Run("CanceledContext", func(t *testing.T) {

@@ -88,6 +88,13 @@ func (h *Handler) userQuery(r *http.Request) (auth.UserQuery, error) {
 			b, err := strconv.ParseBool(v)
 			q.Active = &b
 			return err == nil && (v == "true" || v == "false")
+		case "verified":
+			b, err := strconv.ParseBool(v)
+			q.Verified = &b
+			return err == nil && (v == "true" || v == "false")
+		case "search":
+			q.Search = v
+			return v != "" && auth.ValidSearch(v)
 		}
 		return false
 	})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -518,8 +519,15 @@ func TestAdminUsers(t *testing.T) {
 	for _, u := range editors.Users {
 		require.Equal(t, "editor", u.Role)
 	}
+	var found struct{ Users []userBody }
+	decodeJSON(t, e.call("GET", prefix+"/users?verified=false&search="+url.QueryEscape(strings.ToUpper(created.Email)), tok, nil), 200, &found)
+	require.Len(t, found.Users, 1, "search by address, ignoring case")
+	require.Equal(t, created.ID, found.Users[0].ID)
+	decodeJSON(t, e.call("GET", prefix+"/users?verified=true&search="+url.QueryEscape(created.Email), tok, nil), 200, &found)
+	require.Empty(t, found.Users, "the verified filter applies")
 	for _, q := range []string{"limit=0", "limit=101", "limit=x", "limit=1&limit=2", "cursor=nope", "role=root",
-		"active=yes", "active=1", "sort=email", "%zz"} {
+		"active=yes", "active=1", "verified=1", "search=", "search=" + strings.Repeat("a", 101), "search=a%00b",
+		"sort=email", "%zz"} {
 		p := problem(t, e.call("GET", prefix+"/users?"+q, tok, nil), 400, "invalid_parameter")
 		if q != "%zz" {
 			name, _, _ := strings.Cut(q, "=")

@@ -237,6 +237,17 @@ func (s *Store) ListUsers(ctx context.Context, q auth.UserQuery) ([]*auth.User, 
 		b.WriteString(" AND is_active = ?")
 		args = append(args, *q.Active)
 	}
+	if q.Verified != nil {
+		b.WriteString(" AND is_verified = ?")
+		args = append(args, *q.Verified)
+	}
+	if q.Search != "" {
+		// lower() on both sides: PostgreSQL's LIKE is case-sensitive,
+		// SQLite's folds ASCII only. The pattern's wildcards are escaped.
+		b.WriteString(` AND (lower(email) LIKE ? ESCAPE '\' OR lower(name) LIKE ? ESCAPE '\')`)
+		p := "%" + likeEscaper.Replace(strings.ToLower(q.Search)) + "%"
+		args = append(args, p, p)
+	}
 	if q.After != "" {
 		b.WriteString(" AND id > ?")
 		args = append(args, q.After)
@@ -336,3 +347,6 @@ func (s *Store) SetTenantActive(ctx context.Context, id string, active bool) err
 	}
 	return nil
 }
+
+// likeEscaper escapes the wildcards of a LIKE pattern (ESCAPE '\\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)

@@ -122,7 +122,8 @@ func (s *Store) ListUsers(ctx context.Context, q auth.UserQuery) ([]*auth.User, 
 	var out []*auth.User
 	for _, u := range s.users {
 		if u.TenantID != q.TenantID || (q.Role != "" && u.Role != q.Role) ||
-			(q.Active != nil && u.Active != *q.Active) || (q.After != "" && u.ID <= q.After) {
+			(q.Active != nil && u.Active != *q.Active) || (q.Verified != nil && u.Verified != *q.Verified) ||
+			(q.After != "" && u.ID <= q.After) || !matchSearch(u, q.Search) {
 			continue
 		}
 		out = append(out, u)
@@ -135,4 +136,14 @@ func (s *Store) ListUsers(ctx context.Context, q auth.UserQuery) ([]*auth.User, 
 		out[i] = cloneUser(u)
 	}
 	return out, nil
+}
+
+// matchSearch reports whether u's email or name contains search, ignoring
+// case (UserQuery.Search).
+func matchSearch(u *auth.User, search string) bool {
+	if search == "" {
+		return true
+	}
+	s := strings.ToLower(search)
+	return strings.Contains(strings.ToLower(u.Email), s) || strings.Contains(strings.ToLower(u.Name), s)
 }
