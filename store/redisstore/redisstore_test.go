@@ -200,7 +200,16 @@ func TestCache(t *testing.T) {
 		st, err := s.Revoked(ctx, q)
 		return err == nil && st.UserCutoff.Equal(at)
 	}, time.Second, time.Millisecond)
-	require.True(t, cached(t, s, q), "the new answer is cached again")
+	// Caching resumes. One probe may miss: the write went over one of the
+	// client's multiplexed connections (rueidis picks one at random) and
+	// the invalidation reaches the caching one on its own schedule, so
+	// the entry can be dropped once more after the read that saw the new
+	// value; CI saw that once in many runs. Each probe caches again.
+	require.Eventually(t, func() bool { return cached(t, s, q) }, time.Second, time.Millisecond,
+		"the new answer is cached again")
+	st, err = s.Revoked(ctx, q)
+	require.NoError(t, err)
+	require.True(t, st.UserCutoff.Equal(at), "and the cached answer is the new one")
 }
 
 // TestMalformedEntry: an entry the store cannot interpret fails closed.
