@@ -46,6 +46,13 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) error {
 	email := r.PostForm.Get("email")
 	pair, _, err := c.a.Login(r.Context(), auth.LoginRequest{Email: email, Password: r.PostForm.Get("password"), Client: c.h.Client(r)})
 	var mfa *auth.MFARequiredError
+	if err == nil || errors.As(err, &mfa) {
+		// A browser signed in already (a stale tab) gives up that
+		// session: no cookie would lead to it any more.
+		if err := c.endPrevious(w, r); err != nil {
+			return err
+		}
+	}
 	switch {
 	case errors.As(err, &mfa):
 		return c.askCode(w, r, mfa, "")
@@ -128,7 +135,17 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	c.clearSession(w)
+	c.csrfToken(w, r, true)
 	return c.redirect(w, r, "/sign-in", "signed-out")
+}
+
+// endPrevious ends the session the browser's cookies hold, if any.
+func (c *Console) endPrevious(w http.ResponseWriter, r *http.Request) error {
+	claims, err := c.session(w, r)
+	if err != nil || claims == nil {
+		return err
+	}
+	return c.a.Logout(withoutCancel(r.Context()), claims)
 }
 
 type accountData struct {
@@ -181,6 +198,9 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request) error {
 	claims, r, ok, err := c.signedIn(w, r)
 	if !ok || err != nil {
 		return err
+	}
+	if err := c.a.RequireMFAByPolicy(claims); err != nil {
+		return c.needsMFA(w, r, claims, "/account")
 	}
 	if r.PostForm.Get("new") != r.PostForm.Get("confirm") {
 		return c.showAccount(w, r, claims, http.StatusBadRequest, "The new passwords do not match.")
@@ -334,4 +354,22 @@ func (c *Console) returnable(p string) bool {
 		}
 	}
 	return false
+}
+
+// needsMFA answers an action that the MFA policy allows only from a
+// sign-in with a second factor (as the API's sensitive endpoints do): a
+// user with a factor confirms with its code, then returns to back; a user
+// without one is told how to set one up.
+func (c *Console) needsMFA(w http.ResponseWriter, r *http.Request, claims *auth.Claims, back string) error {
+	factors, err := c.a.SecondFactors(r.Context(), claims.UserID)
+	if err != nil {
+		return err
+	}
+	if len(factors) > 0 {
+		return c.askConfirm(w, r, claims, back, http.StatusUnauthorized,
+			"Your account needs a second factor for this: confirm with your code.")
+	}
+	return c.render(w, r, http.StatusForbidden, "error", view{Title: "A second factor is needed", Me: claims,
+		Error: "Your account needs a second factor for this, and has none yet. Sign out, then sign in again: " +
+			"the sign-in will offer to set one up."})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,12 +19,11 @@ var (
 )
 
 type usersData struct {
-	Users      []*auth.User
-	Roles      []auth.Role
-	Role       string
-	Active     string
-	Next       string // query string of the next page, or ""
-	FilterOpts []string
+	Users  []*auth.User
+	Roles  []auth.Role
+	Role   string
+	Active string
+	Next   template.URL // the next page, or ""
 }
 
 // adminUsers lists the users of the administrator's tenant, filtered by
@@ -69,7 +69,7 @@ func (c *Console) adminUsers(w http.ResponseWriter, r *http.Request) error {
 		if d.Active != "" {
 			v.Set("active", d.Active)
 		}
-		d.Next = v.Encode()
+		d.Next = c.href("/admin/users", v)
 	}
 	return c.render(w, r, http.StatusOK, "admin-users", view{Title: "Users", Me: claims, Data: d})
 }
@@ -203,10 +203,10 @@ func (c *Console) adminAction(w http.ResponseWriter, r *http.Request) error {
 }
 
 type auditData struct {
-	Events []auth.Event
-	Filter auditFilter
-	Next   string // query string of the next page, or ""
-	Export string // query string of the filters, for the export links
+	Events     []auth.Event
+	Filter     auditFilter
+	Next       template.URL // the next page, or ""
+	CSV, JSONL template.URL // the exports of the filtered events
 }
 
 type auditFilter struct {
@@ -278,13 +278,25 @@ func (c *Console) adminAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := auditData{Events: events, Filter: f, Export: f.values().Encode()}
+	d := auditData{Events: events, Filter: f}
+	for format, to := range map[string]*template.URL{"csv": &d.CSV, "jsonl": &d.JSONL} {
+		v := f.values()
+		v.Set("format", format)
+		*to = c.href("/admin/audit/export", v)
+	}
 	if next != "" {
 		v := f.values()
 		v.Set("before", next)
-		d.Next = v.Encode()
+		d.Next = c.href("/admin/audit", v)
 	}
 	return c.render(w, r, http.StatusOK, "admin-audit", view{Title: "Audit log", Me: claims, Data: d})
+}
+
+// href returns the link to a page of the console with a query. Typed as
+// a URL so that html/template does not escape the query a second time;
+// it is built here from url.Values, never from raw input.
+func (c *Console) href(page string, q url.Values) template.URL {
+	return template.URL(c.path(page) + "?" + q.Encode())
 }
 
 // exportColumns are the CSV export's columns, in order.

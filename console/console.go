@@ -131,7 +131,7 @@ func New(a *auth.Authenticator, h *middleware.Handler, opts ...Option) (*Console
 	for _, o := range opts {
 		o(&c.c)
 	}
-	if p := c.c.prefix; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") ||
+	if p := c.c.prefix; p != "" && (!strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasSuffix(p, "/") ||
 		strings.ContainsAny(p, "{}?#* ")) {
 		return nil, fmt.Errorf("console: invalid prefix %q", p)
 	}
@@ -322,11 +322,28 @@ func (c *Console) csrfToken(w http.ResponseWriter, r *http.Request, renew bool) 
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	v := base64.RawURLEncoding.EncodeToString(b)
+	// Lax like the sign-in cookies: a link from another site brings
+	// them, and must bring this one too, or the token would be minted
+	// anew and the forms of the browser's other tabs would fail. Posts
+	// from other sites are refused by the origin check all the same.
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", Secure: true, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode})
-	// A renewed token must reach this answer's forms too.
-	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: v})
+		SameSite: http.SameSiteLaxMode})
+	// A renewed token must reach this answer's forms too: it replaces the
+	// old one in the request (r.Cookie returns the first of a name).
+	setRequestCookie(r, csrfCookie, v)
 	return v
+}
+
+// setRequestCookie replaces (or adds) the cookie name in r's Cookie header.
+func setRequestCookie(r *http.Request, name, value string) {
+	kept := make([]string, 0, 4)
+	for _, ck := range r.Cookies() {
+		if ck.Name != name {
+			kept = append(kept, ck.String())
+		}
+	}
+	kept = append(kept, (&http.Cookie{Name: name, Value: value}).String())
+	r.Header.Set("Cookie", strings.Join(kept, "; "))
 }
 
 // setCookie sets one of the console's cookies; a zero expiry deletes it.

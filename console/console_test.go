@@ -48,9 +48,22 @@ func newEnv(t *testing.T, opts ...console.Option) *env {
 	return newEnvWith(t, auth.MFAPolicy{}, opts...)
 }
 
-// newEnvWith is newEnv with an MFA policy and the TOTP pages.
+// newEnvWith is newEnv with an MFA policy.
 func newEnvWith(t *testing.T, policy auth.MFAPolicy, opts ...console.Option) *env {
 	t.Helper()
+	return newEnvSetup(t, envSetup{policy: policy}, opts...)
+}
+
+// envSetup varies the environment: an MFA policy, a revocation store
+// wrapped around the memstore.
+type envSetup struct {
+	policy      auth.MFAPolicy
+	revocations func(auth.RevocationStore) auth.RevocationStore
+}
+
+func newEnvSetup(t *testing.T, setup envSetup, opts ...console.Option) *env {
+	t.Helper()
+	policy := setup.policy
 	st := memstore.New(memstore.WithSweepInterval(0))
 	t.Cleanup(func() { _ = st.Close() })
 	clock := authtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
@@ -59,7 +72,11 @@ func newEnvWith(t *testing.T, policy auth.MFAPolicy, opts ...console.Option) *en
 	f, err := totp.New(totp.Config{Store: st, Keys: []totp.Key{key}, Issuer: "Test", Now: clock.Now})
 	require.NoError(t, err)
 	outbox := &authtest.Outbox{}
-	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: st}, clock,
+	var revocations auth.RevocationStore = st
+	if setup.revocations != nil {
+		revocations = setup.revocations(st)
+	}
+	a := authtest.NewAuthenticator(t, authtest.Stores{Users: st, Tenants: st, Sessions: st, Revocations: revocations}, clock,
 		auth.Config{Limits: noLimits, Events: st, AuditLog: st, ActionTokens: st, Notifier: outbox,
 			SecondFactors: []auth.SecondFactor{f}, MFA: policy})
 	h, err := middleware.New(a)

@@ -126,6 +126,11 @@ func (c *Console) extensionPage(p Page, signIn bool) handlerFunc {
 		err = p.Serve(w, r, claims)
 		var insufficient *auth.InsufficientAuthError
 		if errors.As(err, &insufficient) {
+			// A password cannot satisfy a policy that wants a second
+			// factor: without one, the user sets one up at sign-in.
+			if c.a.RequireMFAByPolicy(claims) != nil {
+				return c.needsMFA(w, r, claims, back)
+			}
 			return c.askConfirm(w, r, claims, back, http.StatusUnauthorized, "")
 		}
 		return err
@@ -164,8 +169,10 @@ func (c *Console) Redirect(w http.ResponseWriter, r *http.Request, path, done st
 
 // UseTokens makes pair the browser's sign-in: after a flow that replaced
 // the session (a factor confirmed as a step-up) or finished a sign-in.
+// The form token is renewed with it, for the page rendered next as well.
 func (c *Console) UseTokens(w http.ResponseWriter, r *http.Request, pair *auth.TokenPair) {
 	c.setSession(w, r, pair)
+	c.csrfToken(w, r, true)
 }
 
 // Ticket returns the ticket of the sign-in in progress (its second step),

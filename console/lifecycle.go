@@ -114,6 +114,9 @@ func (c *Console) changeEmail(w http.ResponseWriter, r *http.Request) error {
 	if !ok || err != nil {
 		return err
 	}
+	if err := c.a.RequireMFAByPolicy(claims); err != nil {
+		return c.needsMFA(w, r, claims, "/account")
+	}
 	err = c.a.RequestEmailChange(r.Context(), claims, r.PostForm.Get("password"), r.PostForm.Get("email"))
 	if err == nil || (c.a.EnumerationSafe() && errors.Is(err, auth.ErrEmailTaken)) {
 		return c.redirect(w, r, "/account", "email-sent")

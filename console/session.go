@@ -38,6 +38,10 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*auth.Claims,
 	case err != nil:
 		return nil, err
 	}
+	// The refresh rotated the token: the browser must get the new one
+	// whatever happens next, or its next request would present the old
+	// one and be taken for a stolen token's reuse.
+	c.setSession(w, r, pair)
 	claims, err := c.a.Authenticate(ctx, pair.AccessToken)
 	if errors.Is(err, auth.ErrInvalidToken) { // revoked as soon as issued
 		c.clearSession(w)
@@ -46,7 +50,6 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*auth.Claims,
 	if err != nil {
 		return nil, err
 	}
-	c.setSession(w, r, pair)
 	return claims, nil
 }
 
