@@ -19,11 +19,13 @@ var (
 )
 
 type usersData struct {
-	Users  []*auth.User
-	Roles  []auth.Role
-	Role   string
-	Active string
-	Next   template.URL // the next page, or ""
+	Users    []*auth.User
+	Roles    []auth.Role
+	Role     string
+	Active   string
+	Verified string
+	Search   string
+	Next     template.URL // the next page, or ""
 }
 
 // adminUsers lists the users of the administrator's tenant, filtered by
@@ -35,20 +37,32 @@ func (c *Console) adminUsers(w http.ResponseWriter, r *http.Request) error {
 	}
 	qs := r.URL.Query()
 	q := auth.UserQuery{TenantID: claims.TenantID, Limit: 50}
-	d := usersData{Roles: c.a.Roles(), Role: qs.Get("role"), Active: qs.Get("active")}
+	d := usersData{Roles: c.a.Roles(), Role: qs.Get("role"), Active: qs.Get("active"), Verified: qs.Get("verified"),
+		Search: qs.Get("q")}
 	if d.Role != "" {
 		if !slices.Contains(d.Roles, auth.Role(d.Role)) {
 			return auth.ErrInvalidRole
 		}
 		q.Role = auth.Role(d.Role)
 	}
-	switch d.Active {
-	case "":
-	case "yes", "no":
-		active := d.Active == "yes"
-		q.Active = &active
-	default:
-		return auth.ErrInvalidInput
+	for _, f := range []struct {
+		v  string
+		to **bool
+	}{{d.Active, &q.Active}, {d.Verified, &q.Verified}} {
+		switch f.v {
+		case "":
+		case "yes", "no":
+			b := f.v == "yes"
+			*f.to = &b
+		default:
+			return auth.ErrInvalidInput
+		}
+	}
+	if d.Search != "" {
+		if !auth.ValidSearch(d.Search) {
+			return auth.ErrInvalidInput
+		}
+		q.Search = d.Search
 	}
 	if after := qs.Get("after"); after != "" {
 		if !auth.ValidID(after) {
@@ -66,8 +80,10 @@ func (c *Console) adminUsers(w http.ResponseWriter, r *http.Request) error {
 		if d.Role != "" {
 			v.Set("role", d.Role)
 		}
-		if d.Active != "" {
-			v.Set("active", d.Active)
+		for k, s := range map[string]string{"active": d.Active, "verified": d.Verified, "q": d.Search} {
+			if s != "" {
+				v.Set(k, s)
+			}
 		}
 		d.Next = c.href("/admin/users", v)
 	}

@@ -488,3 +488,21 @@ func TestOverview(t *testing.T) {
 	vb.signIn(u.Email)
 	require.Equal(t, http.StatusForbidden, vb.get("/admin/").StatusCode)
 }
+
+// TestUserSearch: the administrators' list finds users by part of the
+// address or name, and filters by the verified flag; a malformed search
+// is a clear error.
+func TestUserSearch(t *testing.T) {
+	e := newEnv(t)
+	admin, u := e.user(auth.RoleAdmin), e.user(auth.RoleViewer)
+	b := e.browser()
+	b.signIn(admin.Email)
+	b.get("/admin/users?q=" + url.QueryEscape(strings.ToUpper(u.Email[:6])))
+	require.Contains(t, b.body, u.Email)
+	require.NotContains(t, b.body, admin.Email)
+	require.Contains(t, b.body, `value="`+strings.ToUpper(u.Email[:6])+`"`, "the search stays in its box")
+	b.get("/admin/users?verified=no")
+	require.Contains(t, b.body, "No users match.", "both are verified")
+	res := b.get("/admin/users?q=" + url.QueryEscape("a\x00b"))
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+}

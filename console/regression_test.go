@@ -120,11 +120,13 @@ func TestLinksKeepTheirFilters(t *testing.T) {
 	}
 	b := e.browser()
 	b.signIn(admin.Email)
-	b.get("/admin/users?role=viewer&active=yes")
+	b.get("/admin/users?role=viewer&active=yes&verified=yes&q=example")
 	next := link(t, b.body, `href="(/admin/users\?[^"]*)">Next page`)
 	require.NotEmpty(t, next.Get("after"))
 	require.Equal(t, "viewer", next.Get("role"))
 	require.Equal(t, "yes", next.Get("active"))
+	require.Equal(t, "yes", next.Get("verified"))
+	require.Equal(t, "example", next.Get("q"))
 
 	b.get("/admin/audit?user=" + u.ID + "&type=user.created")
 	for _, format := range []string{"csv", "jsonl"} {
