@@ -38,4 +38,5 @@ func Example() {
 	// 20261128120500 create_session_hashes true
 	// 20261205120000 create_totp true
 	// 20261205120100 session_auth_methods true
+	// 20261208120000 sessions_fillfactor true
 }

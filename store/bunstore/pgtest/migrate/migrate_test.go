@@ -86,7 +86,7 @@ func freshSchema(t testing.TB) (string, func() *bun.DB) {
 var quiet = migrate.WithLogger(slog.New(slog.DiscardHandler))
 
 // migrations is how many migrations the package has.
-const migrations = 8
+const migrations = 9
 
 func tables(t *testing.T, db *bun.DB) []string {
 	t.Helper()
@@ -155,20 +155,26 @@ func TestUpDownStatus(t *testing.T) {
 		}
 		return out
 	}
+	require.Equal(t, "fillfactor=80", sessionsOptions(t, db), "sessions' pages keep room for HOT updates")
 	require.NoError(t, migrate.Down(ctx, db, quiet))
 	require.Equal(t, versions(migrations-1), applied(t, db), "one step down")
-	require.Contains(t, tables(t, db), "auth_totp_secrets")
+	require.Empty(t, sessionsOptions(t, db), "the fillfactor is reset")
 	require.NoError(t, migrate.Down(ctx, db, quiet))
 	require.Equal(t, versions(migrations-2), applied(t, db), "two steps down")
+	require.Contains(t, tables(t, db), "auth_totp_secrets")
+	require.NoError(t, migrate.Down(ctx, db, quiet))
+	require.Equal(t, versions(migrations-3), applied(t, db), "three steps down")
 	require.NotContains(t, tables(t, db), "auth_totp_secrets")
 	require.NotContains(t, tables(t, db), "auth_recovery_codes")
 	require.Contains(t, tables(t, db), "auth_session_hashes")
 	require.NoError(t, migrate.Up(ctx, db, quiet))
 	st, err = migrate.Status(ctx, db)
 	require.NoError(t, err)
-	require.Equal(t, int64(1), st[migrations-3].Group, "left alone by the way down")
-	require.Equal(t, int64(2), st[migrations-2].Group, "re-applied by the second Up")
-	require.Equal(t, int64(2), st[migrations-1].Group, "re-applied by the second Up")
+	require.Equal(t, int64(1), st[migrations-4].Group, "left alone by the way down")
+	for i := migrations - 3; i < migrations; i++ {
+		require.Equal(t, int64(2), st[i].Group, "re-applied by the second Up")
+	}
+	require.Equal(t, "fillfactor=80", sessionsOptions(t, db))
 
 	require.NoError(t, migrate.DownAll(ctx, db, quiet))
 	require.Empty(t, applied(t, db))
@@ -288,4 +294,13 @@ func exampleDB() (*bun.DB, func()) {
 		_ = db.Close()
 		_, _ = admin.ExecContext(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 	}
+}
+
+// sessionsOptions returns the storage options of auth_sessions, joined.
+func sessionsOptions(t *testing.T, db *bun.DB) string {
+	t.Helper()
+	var opts string
+	require.NoError(t, db.QueryRowContext(context.Background(),
+		`SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class WHERE relname = 'auth_sessions'`).Scan(&opts))
+	return opts
 }
