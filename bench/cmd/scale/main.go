@@ -1,14 +1,16 @@
 // Command scale measures how the cold-path operations cost as the stores
 // grow: for each size it creates a PostgreSQL database of its own, fills it
 // server-side (users, sessions, audit events: INSERT ... SELECT over
-// generate_series, one statement a table, then VACUUM ANALYZE), and times login, refresh,
+// generate_series, one statement a table, then VACUUM ANALYZE), and, for
+// each -sqlite size, a SQLite file in a temporary directory (filled the
+// same way with a recursive CTE, then ANALYZE), and times login, refresh,
 // logout everywhere, a page of the admin user list, a page of the audit
 // log and a user's session listing through an Authenticator on bunstore.
 // It prints a table of p50 and p99 per operation and size, writes it and
 // an SVG plot of the p50s to -out, and drops the databases. Bounded: the
 // sizes and samples are flags, and it touches only the server of -pg.
 //
-//	cd bench && go run ./cmd/scale -sizes 1000,100000,1000000 -sessions 10
+//	cd bench && go run ./cmd/scale -sizes 1000,100000,1000000 -sqlite 1000,100000 -sessions 10
 package main
 
 import (
@@ -36,7 +38,9 @@ import (
 	"github.com/maestro-ml/auth/store/memstore"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/pgdriver"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
 
 const password = "a scale test password"
@@ -46,25 +50,35 @@ var ops = []string{"login", "refresh", "logout-all", "admin-user-page", "audit-p
 
 func main() {
 	pg := flag.String("pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server (a database is created per size, then dropped)")
-	sizesFlag := flag.String("sizes", "1000,100000,1000000", "numbers of users, comma-separated")
+	sizesFlag := flag.String("sizes", "1000,100000,1000000", "numbers of users on PostgreSQL, comma-separated")
+	sqliteFlag := flag.String("sqlite", "1000,100000", "numbers of users on SQLite, comma-separated; empty: none")
 	sessions := flag.Int("sessions", 10, "sessions per user")
 	events := flag.Int("events", 5, "audit events per user")
 	samples := flag.Int("samples", 100, "timed calls per operation and size")
 	out := flag.String("out", "results/scale", "directory for scale.md and scale.svg")
 	flag.Parse()
+	sizes, sqliteSizes := parseSizes("sizes", *sizesFlag), parseSizes("sqlite", *sqliteFlag)
+	if err := run(*pg, sizes, sqliteSizes, *sessions, *events, *samples, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+// parseSizes reads a comma-separated list of sizes; "" is none.
+func parseSizes(name, list string) []int {
 	var sizes []int
-	for _, s := range strings.Split(*sizesFlag, ",") {
+	for s := range strings.SplitSeq(list, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 10 {
-			fmt.Fprintln(os.Stderr, "scale: -sizes: each size must be a number of at least 10")
+			fmt.Fprintf(os.Stderr, "scale: -%s: each size must be a number of at least 10\n", name)
 			os.Exit(2)
 		}
 		sizes = append(sizes, n)
 	}
-	if err := run(*pg, sizes, *sessions, *events, *samples, *out); err != nil {
-		fmt.Fprintln(os.Stderr, "scale:", err)
-		os.Exit(1)
-	}
+	return sizes
 }
 
 // result is one size's latencies per operation.
@@ -74,7 +88,7 @@ type result struct {
 	lat                     map[string][]time.Duration
 }
 
-func run(pgURL string, sizes []int, sessions, events, samples int, out string) error {
+func run(pgURL string, sizes, sqliteSizes []int, sessions, events, samples int, out string) error {
 	ctx := context.Background()
 	admin := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(pgURL)))
 	defer admin.Close()
@@ -89,28 +103,48 @@ func run(pgURL string, sizes []int, sessions, events, samples int, out string) e
 	if err != nil {
 		return err
 	}
-	var results []result
-	for _, n := range sizes {
-		r, err := measure(ctx, admin, pgURL, n, sessions, events, samples, hash)
-		if err != nil {
-			return fmt.Errorf("%d users: %w", n, err)
-		}
-		results = append(results, r)
-		fmt.Fprintf(os.Stderr, "scale: %d users done (filled in %v)\n", n, r.fill.Round(time.Second))
-	}
-	table := render(results, samples)
-	fmt.Print(table)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(out, "scale.md"), []byte(table), 0o644); err != nil {
-		return err
+	for _, b := range []struct {
+		name, file string
+		sizes      []int
+		measure    func(n int) (result, error)
+	}{
+		{"PostgreSQL", "scale", sizes, func(n int) (result, error) {
+			return measurePG(ctx, admin, pgURL, n, sessions, events, samples, hash)
+		}},
+		{"SQLite", "scale-sqlite", sqliteSizes, func(n int) (result, error) {
+			return measureSQLite(ctx, n, sessions, events, samples, hash)
+		}},
+	} {
+		if len(b.sizes) == 0 {
+			continue
+		}
+		var results []result
+		for _, n := range b.sizes {
+			r, err := b.measure(n)
+			if err != nil {
+				return fmt.Errorf("%s, %d users: %w", b.name, n, err)
+			}
+			results = append(results, r)
+			fmt.Fprintf(os.Stderr, "scale: %s, %d users done (filled in %v)\n", b.name, n, r.fill.Round(time.Second))
+		}
+		table := render(b.name, results, samples)
+		fmt.Print(table, "\n")
+		if err := os.WriteFile(filepath.Join(out, b.file+".md"), []byte(table), 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, b.file+".svg"), []byte(plot(results)), 0o644); err != nil {
+			return err
+		}
 	}
-	return os.WriteFile(filepath.Join(out, "scale.svg"), []byte(plot(results)), 0o644)
+	return nil
 }
 
-// measure builds a database of n users and times the operations on it.
-func measure(ctx context.Context, admin *sql.DB, pgURL string, n, perUser, eventsPerUser, samples int, hash string) (r result, err error) {
+// measurePG builds a PostgreSQL database of n users and times the
+// operations on it.
+func measurePG(ctx context.Context, admin *sql.DB, pgURL string, n, perUser, eventsPerUser, samples int, hash string) (r result, err error) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "auth_scale_" + hex.EncodeToString(b[:])
@@ -126,7 +160,7 @@ func measure(ctx context.Context, admin *sql.DB, pgURL string, n, perUser, event
 	if err != nil {
 		return r, err
 	}
-	db := bun.NewDB(sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithTimeout(10*time.Minute))), pgdialect.New())
+	db := bun.NewDB(sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithTimeout(30*time.Minute))), pgdialect.New())
 	defer db.Close()
 	if err := migrate.Up(ctx, db); err != nil {
 		return r, err
@@ -136,21 +170,53 @@ func measure(ctx context.Context, admin *sql.DB, pgURL string, n, perUser, event
 		return r, err
 	}
 	r = result{users: n, sessions: n * perUser, events: n * eventsPerUser, fill: time.Since(start), lat: map[string][]time.Duration{}}
+	return r, timeOps(ctx, db, n, samples, &r)
+}
 
-	st, err := bunstore.New(db, bunstore.WithSweepInterval(0))
+// sqlitePragmas are the settings package bunstore recommends.
+const sqlitePragmas = "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// measureSQLite builds a SQLite file of n users in a temporary directory
+// and times the operations on it.
+func measureSQLite(ctx context.Context, n, perUser, eventsPerUser, samples int, hash string) (r result, err error) {
+	dir, err := os.MkdirTemp("", "auth-scale-")
 	if err != nil {
 		return r, err
+	}
+	defer os.RemoveAll(dir)
+	sqldb, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "auth.db")+"?"+sqlitePragmas)
+	if err != nil {
+		return r, err
+	}
+	db := bun.NewDB(sqldb, sqlitedialect.New())
+	defer db.Close()
+	if err := migrate.Up(ctx, db); err != nil {
+		return r, err
+	}
+	start := time.Now()
+	if err := fillSQLite(ctx, db, n, perUser, eventsPerUser, hash); err != nil {
+		return r, err
+	}
+	r = result{users: n, sessions: n * perUser, events: n * eventsPerUser, fill: time.Since(start), lat: map[string][]time.Duration{}}
+	return r, timeOps(ctx, db, n, samples, &r)
+}
+
+// timeOps times samples calls of each operation on db, of n users, into r.
+func timeOps(ctx context.Context, db *bun.DB, n, samples int, r *result) error {
+	st, err := bunstore.New(db, bunstore.WithSweepInterval(0))
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	mem := memstore.New()
 	defer mem.Close()
 	key, err := auth.GenerateKey(auth.EdDSA)
 	if err != nil {
-		return r, err
+		return err
 	}
 	keys, err := auth.NewKeySet(key)
 	if err != nil {
-		return r, err
+		return err
 	}
 	off := auth.Limit{Burst: -1}
 	a, err := auth.New(auth.Config{
@@ -159,7 +225,7 @@ func measure(ctx context.Context, admin *sql.DB, pgURL string, n, perUser, event
 		Limits: auth.Limits{LoginPerIP: off, LoginPerAccount: off, RegisterPerIP: off, RefreshPerIP: off},
 	})
 	if err != nil {
-		return r, err
+		return err
 	}
 	time1 := func(op string, fn func() error) error {
 		t := time.Now()
@@ -177,37 +243,37 @@ func measure(ctx context.Context, admin *sql.DB, pgURL string, n, perUser, event
 			pair, u, err = a.Login(ctx, auth.LoginRequest{Email: email, Password: password})
 			return err
 		}); err != nil {
-			return r, err
+			return err
 		}
 		if err := time1("refresh", func() error {
 			_, err := a.Refresh(ctx, auth.RefreshRequest{RefreshToken: pair.RefreshToken})
 			return err
 		}); err != nil {
-			return r, err
+			return err
 		}
 		if err := time1("session-list", func() error {
 			_, err := a.Sessions(ctx, u.ID)
 			return err
 		}); err != nil {
-			return r, err
+			return err
 		}
 		if err := time1("admin-user-page", func() error {
 			_, _, err := a.ListUsers(ctx, auth.UserQuery{TenantID: auth.DefaultTenantID, After: u.ID, Limit: 50})
 			return err
 		}); err != nil {
-			return r, err
+			return err
 		}
 		if err := time1("audit-page", func() error {
 			_, _, err := a.AuditEvents(ctx, auth.EventQuery{TenantID: auth.DefaultTenantID, UserID: u.ID, Limit: 50})
 			return err
 		}); err != nil {
-			return r, err
+			return err
 		}
 		if err := time1("logout-all", func() error { return a.LogoutAll(ctx, u.ID) }); err != nil {
-			return r, err
+			return err
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // fill inserts n users, perUser sessions each and eventsPerUser audit
@@ -232,6 +298,39 @@ func fill(ctx context.Context, db *bun.DB, n, perUser, eventsPerUser int, hash s
 		// size), and its I/O lands in the figures; it also sets the
 		// visibility map, as a table in steady state has it.
 		{`VACUUM (ANALYZE)`, nil},
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s.query, s.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sqliteUUID is a random UUID-shaped ID in SQLite (version 4 layout).
+const sqliteUUID = `lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-8' ||
+	substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))`
+
+// fillSQLite is fill for SQLite: the same rows, generated by a recursive
+// CTE, times as Unix milliseconds as the SQLite schema keeps them.
+func fillSQLite(ctx context.Context, db *bun.DB, n, perUser, eventsPerUser int, hash string) error {
+	now := time.Now().UnixMilli()
+	const minute, day = int64(time.Minute / time.Millisecond), int64(24 * time.Hour / time.Millisecond)
+	series := `WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?) `
+	stmts := []struct {
+		query string
+		args  []any
+	}{
+		{series + `INSERT INTO auth_users (id, tenant_id, email, password_hash, is_verified)
+		  SELECT ` + sqliteUUID + `, '00000000-0000-0000-0000-000000000001', 'u' || i || '@scale.test', ?, 1 FROM s`,
+			[]any{n, hash}},
+		{series + `INSERT INTO auth_sessions (id, user_id, tenant_id, refresh_hash, created_at, last_used_at, idle_expires_at, expires_at)
+		  SELECT ` + sqliteUUID + `, u.id, u.tenant_id, randomblob(32), ? - s.i * ?, ?, ?, ? FROM auth_users u, s`,
+			[]any{perUser, now, minute, now, now + 7*day, now + 30*day}},
+		{series + `INSERT INTO auth_audit_events (id, type, time, tenant_id, user_id, reason)
+		  SELECT ` + sqliteUUID + `, 'login.succeeded', ? - s.i * ?, u.tenant_id, u.id, '' FROM auth_users u, s`,
+			[]any{eventsPerUser, now, minute}},
+		{`ANALYZE`, nil},
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s.query, s.args...); err != nil {
@@ -267,9 +366,9 @@ func pct(d []time.Duration, p float64) time.Duration {
 
 // render writes the table: per operation, p50 and p99 at each size, and the
 // ratio of the largest size's p50 to the smallest's.
-func render(rs []result, samples int) string {
+func render(backend string, rs []result, samples int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "PostgreSQL, %d calls per operation and size; p50 / p99\n\n", samples)
+	fmt.Fprintf(&b, "%s, %d calls per operation and size; p50 / p99\n\n", backend, samples)
 	b.WriteString("| operation |")
 	for _, r := range rs {
 		fmt.Fprintf(&b, " %s users, %s sessions |", count(r.users), count(r.sessions))
