@@ -36,6 +36,7 @@ import (
 	"github.com/maestro-ml/auth/migrate"
 	"github.com/maestro-ml/auth/store/bunstore"
 	"github.com/maestro-ml/auth/store/memstore"
+	"github.com/redis/rueidis"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -55,13 +56,58 @@ func main() {
 	sessions := flag.Int("sessions", 10, "sessions per user")
 	events := flag.Int("events", 5, "audit events per user")
 	samples := flag.Int("samples", 100, "timed calls per operation and size")
-	out := flag.String("out", "results/scale", "directory for scale.md and scale.svg")
+	out := flag.String("out", "results/scale", "directory for the tables (.md) and plots (.svg)")
+	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis server for the replica sizes (keys under a prefix of their own, deleted)")
+	replicaFlag := flag.String("replica", "1000,10000,100000,1000000", "numbers of live revocations for the replica; empty: none")
+	checks := flag.Int("checks", 100000, "timed checks per kind and replica size")
+	tokens := flag.Int("tokens", 1000000, "distinct tokens through the verified-token cache; 0: none")
 	flag.Parse()
 	sizes, sqliteSizes := parseSizes("sizes", *sizesFlag), parseSizes("sqlite", *sqliteFlag)
 	if err := run(*pg, sizes, sqliteSizes, *sessions, *events, *samples, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
+	if err := runMemory(*redisAddr, parseSizes("replica", *replicaFlag), *checks, *tokens, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+// runMemory measures the revocation replica at each size and the
+// verified-token cache, and writes their tables to out.
+func runMemory(redisAddr string, sizes []int, checks, tokens int, out string) error {
+	ctx := context.Background()
+	if len(sizes) > 0 {
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redisAddr}})
+		if err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		defer client.Close()
+		var rs []replicaResult
+		for _, n := range sizes {
+			r, err := measureReplica(ctx, client, n, checks)
+			if err != nil {
+				return fmt.Errorf("replica, %d entries: %w", n, err)
+			}
+			rs = append(rs, r)
+			fmt.Fprintf(os.Stderr, "scale: replica, %d entries done\n", n)
+		}
+		table := renderReplica(rs, checks)
+		fmt.Print(table, "\n")
+		if err := os.WriteFile(filepath.Join(out, "replica.md"), []byte(table), 0o644); err != nil {
+			return err
+		}
+	}
+	if tokens > 0 {
+		r, err := measureTokenCache(ctx, tokens)
+		if err != nil {
+			return fmt.Errorf("token cache: %w", err)
+		}
+		line := renderTokenCache(r)
+		fmt.Print(line)
+		return os.WriteFile(filepath.Join(out, "tokencache.md"), []byte(line), 0o644)
+	}
+	return nil
 }
 
 // parseSizes reads a comma-separated list of sizes; "" is none.
@@ -105,6 +151,9 @@ func run(pgURL string, sizes, sqliteSizes []int, sessions, events, samples int, 
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
+	}
+	if len(sizes) == 0 && len(sqliteSizes) == 0 {
+		return nil
 	}
 	for _, b := range []struct {
 		name, file string
