@@ -101,6 +101,8 @@ type Store struct {
 	replicaOn    bool
 	replicaLimit int
 	rep          *replica
+	// replicaTopology overrides topologyInterval (tests).
+	replicaTopology time.Duration
 
 	recent  recent // this Store's own recent writes, for read-your-writes
 	script  *rueidis.Lua

@@ -88,7 +88,15 @@ type replica struct {
 	trackersMu sync.Mutex
 	trackers   []func() // cancels of the dedicated tracking connections
 	masters    []string
+
+	// topologyEvery is how often the set of primaries is checked;
+	// topologyChecks counts the checks that found it unchanged.
+	topologyEvery  time.Duration
+	topologyChecks atomic.Int64
 }
+
+// topologyInterval is how often a replica checks the set of primaries.
+const topologyInterval = 5 * time.Second
 
 func newReplica(s *Store) *replica {
 	limit := s.replicaLimit
@@ -96,7 +104,7 @@ func newReplica(s *Store) *replica {
 		limit = DefaultReplicaLimit
 	}
 	r := &replica{
-		s: s, limit: limit,
+		s: s, limit: limit, topologyEvery: s.replicaTopology,
 		queue: make(chan string, 1<<16), resync: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	r.reset()
@@ -219,19 +227,32 @@ func (r *replica) distrust() {
 func (r *replica) run() {
 	defer r.wg.Done()
 	backoff := 50 * time.Millisecond
-	topology := time.NewTicker(5 * time.Second)
+	every := r.topologyEvery
+	if every <= 0 {
+		every = topologyInterval
+	}
+	topology := time.NewTicker(every)
 	defer topology.Stop()
 	for {
 		err := r.load()
 		if err == nil {
 			backoff = 50 * time.Millisecond
-			select {
-			case <-r.stop:
-				return
-			case <-r.resync:
-			case <-topology.C:
-				if r.sameMasters() {
-					continue
+			// Serve from the copy until a tracking connection fails or
+			// the primaries change. (An unchanged topology must keep
+			// waiting here: going round the outer loop would reload, and
+			// a load longer than the interval would never be trusted.)
+		wait:
+			for {
+				select {
+				case <-r.stop:
+					return
+				case <-r.resync:
+					break wait
+				case <-topology.C:
+					if !r.sameMasters() {
+						break wait
+					}
+					r.topologyChecks.Add(1)
 				}
 			}
 			r.trusted.Store(false)

@@ -199,3 +199,27 @@ func BenchmarkReplicaPropagation(b *testing.B) {
 	c := newClient(b, rueidis.ClientOption{}, sharedAddr())
 	replicaPropagation(b, w, c, 0, b.Loop).report(b)
 }
+
+// withTopologyEvery makes the replica check the primaries every d.
+func withTopologyEvery(d time.Duration) Option {
+	return func(s *Store) { s.replicaTopology = d }
+}
+
+// TestReplicaStaysLoaded: a replica whose primaries do not change serves
+// from its copy across topology checks and does not reload. (It reloaded
+// at every check, every 5 s, and a copy taking longer than that to load,
+// about 10^6 entries, was never trusted: every check read Redis.)
+func TestReplicaStaysLoaded(t *testing.T) {
+	client := newClient(t, rueidis.ClientOption{}, sharedAddr())
+	writer := newStore(t, client)
+	require.NoError(t, writer.Revoke(context.Background(), auth.Revocation{Kind: auth.RevocationToken, ID: "a",
+		At: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
+	s, err := New(client, WithPrefix(writer.prefix), WithReplica(0), withTopologyEvery(10*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	waitTrusted(t, s)
+	require.Eventually(t, func() bool { return s.rep.topologyChecks.Load() >= 5 }, 10*time.Second, time.Millisecond,
+		"the topology is checked")
+	require.Equal(t, uint64(1), s.rep.epoch.Load(), "one load, however many checks")
+	require.True(t, s.ReplicaLoaded())
+}
