@@ -332,9 +332,16 @@ func fill(ctx context.Context, db *bun.DB, n, perUser, eventsPerUser int, hash s
 		query string
 		args  []any
 	}{
+		// User IDs are UUIDv7, as the library makes them (time-ordered:
+		// a page of the user list by ID reads neighbouring heap rows);
+		// random ones would scatter every page over the table.
 		{`INSERT INTO auth_users (id, tenant_id, email, password_hash, is_verified)
-		  SELECT gen_random_uuid(), '00000000-0000-0000-0000-000000000001', 'u' || i || '@scale.test', ?, true
-		  FROM generate_series(1, ?) AS i`, []any{hash, n}},
+		  SELECT (substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(r, 1, 3) || '-8' || substr(r, 4, 3) || '-' ||
+		          substr(r, 7, 12))::uuid,
+		         '00000000-0000-0000-0000-000000000001', 'u' || i || '@scale.test', ?, true
+		  FROM generate_series(1, ?) AS i,
+		       LATERAL (SELECT lpad(to_hex(? + i), 12, '0') AS h, md5(i::text || random()::text) AS r) AS x`,
+			[]any{hash, n, time.Now().UnixMilli() - int64(n)}},
 		{`INSERT INTO auth_sessions (id, user_id, tenant_id, refresh_hash, created_at, last_used_at, idle_expires_at, expires_at)
 		  SELECT gen_random_uuid(), u.id, u.tenant_id, sha256((u.id::text || ':' || j)::bytea),
 		         now() - (j || ' minutes')::interval, now(), now() + interval '7 days', now() + interval '30 days'
@@ -356,7 +363,8 @@ func fill(ctx context.Context, db *bun.DB, n, perUser, eventsPerUser int, hash s
 	return nil
 }
 
-// sqliteUUID is a random UUID-shaped ID in SQLite (version 4 layout).
+// sqliteUUID is a random UUID-shaped ID in SQLite (version 4 layout), for
+// sessions and events; users get UUIDv7-shaped ones, as in fill.
 const sqliteUUID = `lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-8' ||
 	substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))`
 
@@ -371,8 +379,10 @@ func fillSQLite(ctx context.Context, db *bun.DB, n, perUser, eventsPerUser int, 
 		args  []any
 	}{
 		{series + `INSERT INTO auth_users (id, tenant_id, email, password_hash, is_verified)
-		  SELECT ` + sqliteUUID + `, '00000000-0000-0000-0000-000000000001', 'u' || i || '@scale.test', ?, 1 FROM s`,
-			[]any{n, hash}},
+		  SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(r, 1, 3) || '-8' || substr(r, 4, 3) || '-' ||
+		         substr(r, 7, 12), '00000000-0000-0000-0000-000000000001', 'u' || i || '@scale.test', ?, 1
+		  FROM (SELECT i, printf('%012x', ? + i) AS h, lower(hex(randomblob(9))) AS r FROM s)`,
+			[]any{n, hash, now - int64(n)}},
 		{series + `INSERT INTO auth_sessions (id, user_id, tenant_id, refresh_hash, created_at, last_used_at, idle_expires_at, expires_at)
 		  SELECT ` + sqliteUUID + `, u.id, u.tenant_id, randomblob(32), ? - s.i * ?, ?, ?, ? FROM auth_users u, s`,
 			[]any{perUser, now, minute, now, now + 7*day, now + 30*day}},
