@@ -1,10 +1,10 @@
 package auth
 
 import (
-	"unicode"
-	"unicode/utf8"
 	"context"
 	"slices"
+	"unicode"
+	"unicode/utf8"
 )
 
 // tenantOf returns the tenant of a user for an audit record, or "".
