@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -130,7 +131,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if claims != nil {
-		if err := c.a.Logout(withoutCancel(r.Context()), claims); err != nil {
+		if err := c.a.Logout(context.WithoutCancel(r.Context()), claims); err != nil {
 			return err
 		}
 	}
@@ -145,7 +146,7 @@ func (c *Console) endPrevious(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || claims == nil {
 		return err
 	}
-	return c.a.Logout(withoutCancel(r.Context()), claims)
+	return c.a.Logout(context.WithoutCancel(r.Context()), claims)
 }
 
 type accountData struct {
@@ -229,7 +230,7 @@ func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	if !auth.ValidID(id) {
 		return auth.ErrSessionNotFound
 	}
-	if err := c.a.RevokeSession(withoutCancel(r.Context()), claims.UserID, id); err != nil {
+	if err := c.a.RevokeSession(context.WithoutCancel(r.Context()), claims.UserID, id); err != nil {
 		return err
 	}
 	if id == claims.SessionID {
@@ -245,7 +246,7 @@ func (c *Console) signOutEverywhere(w http.ResponseWriter, r *http.Request) erro
 	if !ok || err != nil {
 		return err
 	}
-	if err := c.a.LogoutAll(withoutCancel(r.Context()), claims.UserID); err != nil {
+	if err := c.a.LogoutAll(context.WithoutCancel(r.Context()), claims.UserID); err != nil {
 		return err
 	}
 	c.clearSession(w)

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -155,7 +156,7 @@ func (c *Console) adminAction(w http.ResponseWriter, r *http.Request) error {
 	if !ok || err != nil {
 		return err
 	}
-	ctx := withoutCancel(r.Context())
+	ctx := context.WithoutCancel(r.Context())
 	u, err := c.tenantUser(r, claims)
 	if err != nil {
 		return err

@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,8 +61,10 @@ const (
 // csp is the Content-Security-Policy of every answer but the link pages
 // (tokenCSP): the console's own stylesheet and images only (the TOTP QR
 // code is a data: URI), forms posted to itself, never framed, no script.
-const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
-	"frame-ancestors 'none'; base-uri 'none'"
+const csp = "default-src 'none'; " + cspRest
+
+// cspRest is what every policy of the console holds after default-src.
+const cspRest = "style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // formLimit bounds a form body; the console's forms are a few fields.
 const formLimit = 64 << 10
@@ -135,7 +138,7 @@ func New(a *auth.Authenticator, h *middleware.Handler, opts ...Option) (*Console
 		strings.ContainsAny(p, "{}?#* ")) {
 		return nil, fmt.Errorf("console: invalid prefix %q", p)
 	}
-	if !validRole(a, c.c.adminRole) {
+	if !slices.Contains(a.Roles(), c.c.adminRole) {
 		return nil, fmt.Errorf("console: unknown admin role %q", c.c.adminRole)
 	}
 	if c.c.log == nil {
@@ -147,25 +150,17 @@ func New(a *auth.Authenticator, h *middleware.Handler, opts ...Option) (*Console
 	}
 	c.layout, c.pages = layout, pages
 	c.notices = maps.Clone(notices)
-	ext, err := c.extensionRoutes()
+	own := c.ownRoutes()
+	ext, err := c.extensionRoutes(own)
 	if err != nil {
 		return nil, err
 	}
-	c.all = append(c.ownRoutes(), ext...)
+	c.all = append(own, ext...)
 	c.mux = http.NewServeMux()
 	for _, rt := range c.all {
 		c.mux.Handle(rt.pattern, rt.h)
 	}
 	return c, nil
-}
-
-func validRole(a *auth.Authenticator, r auth.Role) bool {
-	for _, have := range a.Roles() {
-		if have == r {
-			return true
-		}
-	}
-	return false
 }
 
 type route struct {

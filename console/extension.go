@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/maestro-ml/auth"
@@ -59,8 +60,9 @@ func WithExtensions(e ...Extension) Option {
 	return func(c *config) { c.extensions = append(c.extensions, e...) }
 }
 
-// extensionRoutes collects the pages of the extensions.
-func (c *Console) extensionRoutes() ([]route, error) {
+// extensionRoutes collects the pages of the extensions; own are the
+// console's, which no extension page may shadow.
+func (c *Console) extensionRoutes(own []route) ([]route, error) {
 	var rts []route
 	seen := map[string]bool{}
 	for _, e := range c.c.extensions {
@@ -78,7 +80,7 @@ func (c *Console) extensionRoutes() ([]route, error) {
 				return nil, fmt.Errorf("console: extension page %s: path must be a fixed path under /account/ or /sign-in/", pattern)
 			case p.Serve == nil:
 				return nil, fmt.Errorf("console: extension page %s: no Serve", pattern)
-			case seen[pattern] || c.builtin(p.Method, p.Path):
+			case seen[pattern] || slices.ContainsFunc(own, func(rt route) bool { return rt.pattern == p.Method+" "+c.path(p.Path) }):
 				return nil, fmt.Errorf("console: extension page %s: registered twice", pattern)
 			}
 			seen[pattern] = true
@@ -98,16 +100,6 @@ func (c *Console) extensionRoutes() ([]route, error) {
 		}
 	}
 	return rts, nil
-}
-
-// builtin reports whether the console itself serves method and path.
-func (c *Console) builtin(method, path string) bool {
-	for _, rt := range c.ownRoutes() {
-		if rt.pattern == method+" "+c.path(path) {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *Console) extensionPage(p Page, signIn bool) handlerFunc {

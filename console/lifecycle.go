@@ -20,8 +20,7 @@ const (
 
 // tokenCSP is the policy of the pages that read a token from the link's
 // fragment: the console's policy and its own script file, nothing inline.
-const tokenCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
-	"frame-ancestors 'none'; base-uri 'none'"
+const tokenCSP = "default-src 'none'; script-src 'self'; " + cspRest
 
 type tokenData struct {
 	Action    string // the form's path

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -113,7 +112,3 @@ var (
 	errNotAdmin      = errors.New("console: administrators only")
 	errAdminNeedsMFA = errors.New("console: administration needs a sign-in with a second factor")
 )
-
-// withoutCancel keeps work that must finish (a logout) from being cut
-// short by a browser that goes away.
-func withoutCancel(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
