@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/maestro-ml/auth"
+	"github.com/maestro-ml/auth/middleware"
 )
 
 var (
@@ -362,7 +363,7 @@ func (c *Console) adminAuditExport(w http.ResponseWriter, r *http.Request) error
 					e.ActorID, e.SessionID, cell(e.IP), cell(e.UserAgent), cell(e.Reason)})
 				continue
 			}
-			if err := enc.Encode(exportEvent(e)); err != nil {
+			if err := enc.Encode(middleware.NewEventJSON(e)); err != nil {
 				return nil // the browser went away
 			}
 		}
@@ -388,24 +389,4 @@ func cell(s string) string {
 		return "'" + s
 	}
 	return s
-}
-
-// jsonEvent is a line of the JSON Lines export: the same object as an
-// event of the API's GET .../audit-events, so that one parser reads both.
-type jsonEvent struct {
-	ID        string    `json:"id"`
-	Type      string    `json:"type"`
-	Time      time.Time `json:"time"`
-	TenantID  string    `json:"tenant_id"`
-	UserID    string    `json:"user_id,omitempty"`
-	ActorID   string    `json:"actor_id,omitempty"`
-	SessionID string    `json:"session_id,omitempty"`
-	IP        string    `json:"ip,omitempty"`
-	UserAgent string    `json:"user_agent,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-}
-
-func exportEvent(e auth.Event) jsonEvent {
-	return jsonEvent{ID: e.ID, Type: string(e.Type), Time: e.Time.UTC(), TenantID: e.TenantID, UserID: e.UserID, ActorID: e.ActorID,
-		SessionID: e.SessionID, IP: e.IP, UserAgent: e.UserAgent, Reason: e.Reason}
 }

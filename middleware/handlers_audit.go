@@ -7,23 +7,33 @@ import (
 	"github.com/maestro-ml/auth"
 )
 
+// EventJSON is an audit event as GET {prefix}/audit-events writes it:
+// for exports of the log that must read like the API's pages (the
+// console's JSON Lines). NewEventJSON makes one.
+type EventJSON struct {
+	ID        string         `json:"id"`
+	Type      auth.EventType `json:"type"`
+	Time      time.Time      `json:"time"`
+	TenantID  string         `json:"tenant_id"`
+	UserID    string         `json:"user_id,omitempty"`
+	ActorID   string         `json:"actor_id,omitempty"`
+	SessionID string         `json:"session_id,omitempty"`
+	IP        string         `json:"ip,omitempty"`
+	UserAgent string         `json:"user_agent,omitempty"`
+	Reason    string         `json:"reason,omitempty"`
+}
+
+// NewEventJSON returns e as the API writes it.
+func NewEventJSON(e auth.Event) EventJSON {
+	return EventJSON{ID: e.ID, Type: e.Type, Time: e.Time, TenantID: e.TenantID, UserID: e.UserID, ActorID: e.ActorID,
+		SessionID: e.SessionID, IP: e.IP, UserAgent: e.UserAgent, Reason: e.Reason}
+}
+
 // Response bodies of the audit log.
 type (
-	eventResponse struct {
-		ID        string         `json:"id"`
-		Type      auth.EventType `json:"type"`
-		Time      time.Time      `json:"time"`
-		TenantID  string         `json:"tenant_id"`
-		UserID    string         `json:"user_id,omitempty"`
-		ActorID   string         `json:"actor_id,omitempty"`
-		SessionID string         `json:"session_id,omitempty"`
-		IP        string         `json:"ip,omitempty"`
-		UserAgent string         `json:"user_agent,omitempty"`
-		Reason    string         `json:"reason,omitempty"`
-	}
 	eventList struct {
-		Events     []eventResponse `json:"events"`
-		NextCursor string          `json:"next_cursor,omitempty"`
+		Events     []EventJSON `json:"events"`
+		NextCursor string      `json:"next_cursor,omitempty"`
 	}
 )
 
@@ -47,12 +57,9 @@ func (h *Handler) auditEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := eventList{Events: make([]eventResponse, 0, len(evs)), NextCursor: next}
+	out := eventList{Events: make([]EventJSON, 0, len(evs)), NextCursor: next}
 	for _, e := range evs {
-		out.Events = append(out.Events, eventResponse{
-			ID: e.ID, Type: e.Type, Time: e.Time, TenantID: e.TenantID, UserID: e.UserID, ActorID: e.ActorID,
-			SessionID: e.SessionID, IP: e.IP, UserAgent: e.UserAgent, Reason: e.Reason,
-		})
+		out.Events = append(out.Events, NewEventJSON(e))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
