@@ -506,3 +506,19 @@ func TestUserSearch(t *testing.T) {
 	res := b.get("/admin/users?q=" + url.QueryEscape("a\x00b"))
 	require.Equal(t, http.StatusBadRequest, res.StatusCode)
 }
+
+// TestCSVExportDefusesFormulas: a cell a spreadsheet would run as a
+// formula (here a user agent, which any client chooses) is exported with
+// a leading apostrophe.
+func TestCSVExportDefusesFormulas(t *testing.T) {
+	e := newEnv(t)
+	admin, u := e.user(auth.RoleAdmin), e.user(auth.RoleViewer)
+	_, _, err := e.a.Login(context.Background(), auth.LoginRequest{Email: u.Email, Password: password,
+		Client: auth.ClientInfo{IP: "192.0.2.1", UserAgent: `=HYPERLINK("http://evil.example")`}})
+	require.NoError(t, err)
+	b := e.browser()
+	b.signIn(admin.Email)
+	b.get("/admin/audit/export?format=csv&user=" + u.ID)
+	require.Contains(t, b.body, `"'=HYPERLINK(""http://evil.example"")"`)
+	require.NotContains(t, b.body, `,"=HYPERLINK`)
+}
